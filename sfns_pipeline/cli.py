@@ -1,0 +1,87 @@
+"""The ``sfns`` command line: sandboxes, diagnostics and the demo.
+
+Every command validates settings first, so a bad ``SFNS_*`` variable is reported as one readable
+message instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from sfns_pipeline.sandbox import cli as sandbox_cli
+from sfns_pipeline.sandbox_profile import sandbox_environment
+from sfns_pipeline.settings import SettingsError, get_settings
+
+app = typer.Typer(
+    name="sfns",
+    help="Salesforce ⇄ NetSuite integration for wholesale distributors.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals may hold credentials
+)
+app.add_typer(sandbox_cli.app, name="sandbox")
+console = Console(stderr=True)
+
+
+def settings_or_exit():
+    """Validated settings, or a clear message and exit code 2."""
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        console.print(f"[bold red]{exc}[/]")
+        raise typer.Exit(code=2) from None
+
+
+@app.command()
+def settings() -> None:
+    """Validate the configuration and print it (secrets masked)."""
+    loaded = settings_or_exit()
+    Console().print_json(loaded.model_dump_json(indent=2))
+
+
+def main() -> None:  # pragma: no cover - console-script entry
+    app()
+
+
+@app.command()
+def demo(
+    port: int = typer.Option(3000, help="Port of the Dagster UI."),
+    sandbox_dir: Path = typer.Option(Path(".sfns/sandbox"), help="Sandbox data dir."),
+) -> None:
+    """Start the sandboxes and Dagster (UI on http://localhost:3000) until Ctrl-C."""
+    settings_or_exit()
+    endpoints_file = sandbox_dir / "endpoints.json"
+    endpoints_file.unlink(missing_ok=True)
+    sandbox_argv = [sys.executable, "-m", "sfns_pipeline.cli", "sandbox", "up", "--data-dir", str(sandbox_dir)]
+    sandbox = subprocess.Popen(sandbox_argv)  # noqa: S603 - fixed argv, no shell
+    try:
+        deadline = time.monotonic() + 60
+        while not endpoints_file.exists():
+            if sandbox.poll() is not None or time.monotonic() > deadline:
+                console.print("[bold red]The sandbox did not start; see its output above.[/]")
+                raise typer.Exit(code=1)
+            time.sleep(0.2)
+        environment = os.environ | sandbox_environment(endpoints_file)
+        environment.setdefault("DAGSTER_HOME", str(Path(".sfns/dagster_home").resolve()))
+        Path(environment["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+        console.print(f"Dagster UI: http://localhost:{port}")
+        subprocess.run(  # noqa: S603 - fixed argv, no shell
+            [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-p", str(port)],
+            env=environment,
+            check=False,
+        )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox.terminate()
+        sandbox.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
