@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 export DAGSTER_HOME := $(CURDIR)/.sfns/dagster_home
 
-.PHONY: install test lint demo clean
+.PHONY: install test lint demo clean proto
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ lint: install
 
 test: lint
 	$(BIN)/pytest -n 2 -q
+
+# Regenerate the Pub/Sub API stubs; paths are package-relative so the grpc module imports the pb2 by package.
+proto: install
+	$(BIN)/python -m grpc_tools.protoc -I . --python_out=. --grpc_python_out=. \
+		sfns_pipeline/salesforce/proto/pubsub_api.proto
 
 demo: install
 	mkdir -p $(DAGSTER_HOME)

@@ -53,6 +53,7 @@ class SalesforceSettings(BaseSettings):
     client_secret: SecretStr | None = None
     username: str | None = None  # the integration user, for the JWT bearer flow
     private_key_file: Path | None = None  # PEM key whose certificate is on the connected app
+    jwt_audience: str = "https://login.salesforce.com"  # https://test.salesforce.com for sandboxes
     pubsub_target: str | None = None  # host:port of the Pub/Sub API, e.g. api.pubsub.salesforce.com:7443
     tenant_id: str | None = None  # the org id (00D...), sent as Pub/Sub `tenantid`
     collection_batch_size: int = Field(default=200, ge=1, le=200)

@@ -17,7 +17,8 @@ import time
 from typing import Any, ClassVar
 
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.http import http_date
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from sfns_pipeline.sandbox.clock import SandboxClock
@@ -39,6 +40,15 @@ class WireError(Exception):
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON response, the way both platforms' REST APIs send them."""
     return Response(json.dumps(body), status=status, headers=headers, content_type="application/json")
+
+
+class _SandboxRequestHandler(WSGIRequestHandler):
+    """Leaves the ``Date`` header to the app, which sets it from the (skewable) sandbox clock."""
+
+    def send_response(self, code, message=None):
+        self.log_request(code)
+        self.send_response_only(code, message)
+        self.send_header("Server", self.version_string())
 
 
 ADMIN_ROUTES = [
@@ -83,6 +93,8 @@ class HttpService:
         except Exception:
             log.exception("%s sandbox: unhandled error on %s %s", self.name, request.method, request.path)
             response = json_response([{"errorCode": "UNKNOWN_EXCEPTION", "message": "sandbox internal error"}], 500)
+        # The sandbox clock, not the host's: clients read server time from this header (clock-skew tests).
+        response.headers["Date"] = http_date(self.clock.now())
         return response(environ, start_response)
 
     def _dispatch(self, request: Request, environ) -> Response:
@@ -134,7 +146,9 @@ class HttpService:
     # -- lifecycle ----------------------------------------------------------------------------------
     def start(self, host: str, port: int, tls: SandboxTLS) -> str:
         """Serve HTTPS on ``host:port`` (0 = any free port) in a daemon thread; returns the base URL."""
-        self._server = make_server(host, port, self, threaded=True, ssl_context=tls.server_context())
+        self._server = make_server(
+            host, port, self, threaded=True, ssl_context=tls.server_context(), request_handler=_SandboxRequestHandler
+        )
         self._server.daemon_threads = True
         bound_port = self._server.server_port
         shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "localhost") else host  # noqa: S104

@@ -1,6 +1,8 @@
 """Shared sandbox plumbing: TLS that clients verify, faults on demand, the admin API, the clock."""
 
 import json
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 import pytest
 import requests
@@ -79,6 +81,8 @@ def test_clock_can_be_skewed(echo):
     body = session.post(f"{service.base_url}/__sandbox__/clock", json={"offset_seconds": 600}).json()
     assert body["offset_seconds"] == 600
     assert service.clock.offset_seconds == 600
+    served = parsedate_to_datetime(session.get(f"{service.base_url}/echo/x").headers["Date"]).replace(tzinfo=UTC)
+    assert abs((served - datetime.now(UTC)).total_seconds() - 600) < 5
 
 
 def test_ca_survives_a_restart(tmp_path):

@@ -1,0 +1,1 @@
+"""One Dagster module per flow, plus the machinery they share (sensor factories, outcome reporting)."""

@@ -1,0 +1,1 @@
+"""Netsuite clients used by the flows (pipeline code: never imports the sandbox)."""

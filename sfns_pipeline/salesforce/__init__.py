@@ -1,0 +1,1 @@
+"""Salesforce clients used by the flows (pipeline code: never imports the sandbox)."""

@@ -1,0 +1,1 @@
+"""Generated Pub/Sub API stubs (``make proto`` regenerates them from pubsub_api.proto)."""
