@@ -7,6 +7,7 @@ setting the same variables by hand (see README, "Point it at real systems").
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 
@@ -24,3 +25,21 @@ def sandbox_environment(endpoints_file: Path) -> dict[str, str]:
 _SECTIONS: dict[str, dict[str, str]] = {
     "smtp": {"host": "SFNS_EMAIL_SMTP_HOST", "port": "SFNS_EMAIL_SMTP_PORT"},
 }
+
+
+def apply_sandbox_environment(environ: dict[str, str] | None = None) -> Path | None:
+    """With ``SFNS_TARGET=sandbox`` (the default), fill unset ``SFNS_*`` variables from a running sandbox.
+
+    Variables already set win, so one can point a single system elsewhere. Returns the endpoints file
+    used, or None (production target, or no sandbox running).
+    """
+    env = os.environ if environ is None else environ
+    if env.get("SFNS_TARGET", "sandbox") != "sandbox":
+        return None
+    state_dir = Path(env.get("SFNS_STATE_DIR", ".sfns"))
+    endpoints_file = Path(env.get("SFNS_SANDBOX_DIR", state_dir / "sandbox")) / "endpoints.json"
+    if not endpoints_file.exists():
+        return None
+    for variable, value in sandbox_environment(endpoints_file).items():
+        env.setdefault(variable, value)
+    return endpoints_file

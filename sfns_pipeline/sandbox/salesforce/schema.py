@@ -89,7 +89,13 @@ class FieldDef:
             "filterable": self.type != "address",
             "sortable": self.type not in ("address", "textarea"),
             "picklistValues": [
-                {"value": value, "label": value, "active": True, "defaultValue": value == self.default, "validFor": None}
+                {
+                    "value": value,
+                    "label": value,
+                    "active": True,
+                    "defaultValue": value == self.default,
+                    "validFor": None,
+                }
                 for value in self.picklist
             ],
             "restrictedPicklist": self.restricted,
@@ -239,7 +245,11 @@ def _system_fields(owned: bool) -> list[FieldDef]:
         system("CreatedById", "reference", "Created By ID", reference_to="User", relationship_name="CreatedBy"),
         system("LastModifiedDate", "datetime", "Last Modified Date"),
         system(
-            "LastModifiedById", "reference", "Last Modified By ID", reference_to="User", relationship_name="LastModifiedBy"
+            "LastModifiedById",
+            "reference",
+            "Last Modified By ID",
+            reference_to="User",
+            relationship_name="LastModifiedBy",
         ),
         system("SystemModstamp", "datetime", "System Modstamp"),
     ]
@@ -284,7 +294,8 @@ def _field(spec: dict[str, Any]) -> FieldDef:
 
 def _address_fields(prefix: str) -> list[FieldDef]:
     components = [
-        FieldDef(f"{prefix}{part}", type_, f"{prefix} {part}", length=length) for part, type_, length in ADDRESS_COMPONENTS
+        FieldDef(f"{prefix}{part}", type_, f"{prefix} {part}", length=length)
+        for part, type_, length in ADDRESS_COMPONENTS
     ]
     compound = FieldDef(
         f"{prefix}Address", "address", f"{prefix} Address", createable=False, updateable=False, address=prefix

@@ -1,0 +1,1 @@
+"""The NetSuite sandbox: record backend, REST record API, SuiteQL and SOAP SuiteTalk."""

@@ -1,0 +1,1 @@
+"""NetSuite SuiteTalk SOAP for the sandbox: the WSDL/XSD subset, envelope and faults, records, the endpoint."""
