@@ -15,6 +15,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from sfns_pipeline.ledger import cli as ledger_cli
 from sfns_pipeline.sandbox import cli as sandbox_cli
 from sfns_pipeline.sandbox_profile import sandbox_environment
 from sfns_pipeline.settings import SettingsError, get_settings
@@ -26,6 +27,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,  # locals may hold credentials
 )
 app.add_typer(sandbox_cli.app, name="sandbox")
+app.add_typer(ledger_cli.app, name="dead-letters")
 console = Console(stderr=True)
 
 

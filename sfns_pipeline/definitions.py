@@ -2,11 +2,26 @@
 
 import dagster as dg
 
+from sfns_pipeline.flows.customers import customer_sync_job, customer_sync_sensor
+from sfns_pipeline.flows.dead_letters import build_replay_job, email_on_run_failure
+from sfns_pipeline.ledger.resource import LedgerResource
+from sfns_pipeline.notify.resource import MailerResource
 from sfns_pipeline.resources import build_resources
 from sfns_pipeline.sandbox_profile import apply_sandbox_environment
-from sfns_pipeline.settings import get_settings
+from sfns_pipeline.settings import Settings, get_settings
+
+
+def build_defs(settings: Settings) -> dg.Definitions:
+    """The code location for ``settings``; ``sfns dead-letters retry`` builds it too, to run the replay job."""
+    return dg.Definitions(
+        jobs=[customer_sync_job, build_replay_job()],  # replay job after the flows: it serves their handlers
+        sensors=[email_on_run_failure, customer_sync_sensor(settings)],
+        resources=build_resources(settings)
+        | {"ledger": LedgerResource.from_settings(settings), "mailer": MailerResource.from_settings(settings)},
+    )
+
 
 apply_sandbox_environment()  # sandbox target: unset SFNS_* variables come from a running sandbox's endpoints.json
 settings = get_settings()  # invalid SFNS_* variables fail here, at code load, with a readable message
 
-defs = dg.Definitions(resources=build_resources(settings))
+defs = build_defs(settings)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import dagster as dg
 
+from sfns_pipeline.flows.customers import IN_MEMORY_IO, CustomerSyncResource
 from sfns_pipeline.netsuite.resource import NetSuiteRestResource
-from sfns_pipeline.salesforce.resource import SalesforceResource
+from sfns_pipeline.salesforce.resource import PubSubResource, SalesforceResource
 from sfns_pipeline.settings import Settings
+from sfns_pipeline.sync_state import SyncStateResource
 
 
 def _path(value) -> str | None:
@@ -31,6 +33,7 @@ def salesforce_resource(settings: Settings) -> SalesforceResource:
         api_version=sf.api_version,
         ca_bundle=_path(settings.ca_bundle),
         timeout_seconds=sf.timeout_seconds,
+        expected_org_id=sf.tenant_id,
     )
 
 
@@ -54,6 +57,30 @@ def netsuite_resource(settings: Settings) -> NetSuiteRestResource:
     )
 
 
-def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+def pubsub_resource(settings: Settings, salesforce: SalesforceResource) -> PubSubResource:
+    """The Pub/Sub API, sharing the Salesforce login (Platform Event sensors)."""
+    return PubSubResource(
+        salesforce=salesforce,
+        target=settings.salesforce.pubsub_target or "",
+        tenant_id=settings.salesforce.tenant_id,
+        ca_bundle=_path(settings.ca_bundle),
+        timeout_seconds=settings.salesforce.timeout_seconds,
+    )
+
+
+def sync_state_resource(settings: Settings) -> SyncStateResource:
+    """Last-synced fingerprints, in the ledger's database (a URL from the environment may hold a password)."""
+    return SyncStateResource(url=dg.EnvVar("SFNS_LEDGER_URL") if settings.ledger.url else settings.ledger_url)
+
+
+def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource | dg.IOManagerDefinition]:
     """Every resource the flows use, keyed as the flows name them."""
-    return {"salesforce": salesforce_resource(settings), "netsuite": netsuite_resource(settings)}
+    salesforce = salesforce_resource(settings)
+    return {
+        IN_MEMORY_IO: dg.mem_io_manager,
+        "salesforce": salesforce,
+        "netsuite": netsuite_resource(settings),
+        "pubsub": pubsub_resource(settings, salesforce),
+        "sync_state": sync_state_resource(settings),
+        "customer_sync": CustomerSyncResource.from_settings(settings),
+    }

@@ -17,13 +17,51 @@ def sandbox_environment(endpoints_file: Path) -> dict[str, str]:
     environment = {"SFNS_TARGET": "sandbox", "SFNS_CA_BUNDLE": endpoints["ca_cert"]}
     for section, mapping in _SECTIONS.items():
         values = endpoints.get(section) or {}
-        environment |= {variable: str(values[key]) for key, variable in mapping.items() if values.get(key) is not None}
+        for key, variable in mapping.items():
+            value = _lookup(values, key)
+            if value is not None:
+                environment[variable] = str(value)
     return environment
+
+
+def _lookup(values: dict, dotted_key: str):
+    """``values["tba"]["consumer_key"]`` for ``"tba.consumer_key"``; None when any part is missing."""
+    for part in dotted_key.split("."):
+        if not isinstance(values, dict):
+            return None
+        values = values.get(part)
+    return values
 
 
 # endpoints.json section -> {key in that section: SFNS_ variable}
 _SECTIONS: dict[str, dict[str, str]] = {
     "smtp": {"host": "SFNS_EMAIL_SMTP_HOST", "port": "SFNS_EMAIL_SMTP_PORT"},
+    "salesforce": {
+        "instance_url": "SFNS_SALESFORCE_INSTANCE_URL",
+        "token_url": "SFNS_SALESFORCE_TOKEN_URL",
+        "pubsub_target": "SFNS_SALESFORCE_PUBSUB_TARGET",
+        "org_id": "SFNS_SALESFORCE_TENANT_ID",
+        "api_version": "SFNS_SALESFORCE_API_VERSION",
+        "auth_flow": "SFNS_SALESFORCE_AUTH_FLOW",
+        "client_credentials.client_id": "SFNS_SALESFORCE_CLIENT_ID",
+        "client_credentials.client_secret": "SFNS_SALESFORCE_CLIENT_SECRET",
+    },
+    "netsuite": {
+        "account_id": "SFNS_NETSUITE_ACCOUNT_ID",
+        "rest_url": "SFNS_NETSUITE_REST_URL",
+        "soap_url": "SFNS_NETSUITE_SOAP_URL",
+        "version": "SFNS_NETSUITE_VERSION",
+        "time_zone": "SFNS_NETSUITE_TIME_ZONE",
+        "concurrency_limit": "SFNS_NETSUITE_CONCURRENCY_LIMIT",
+        "auth": "SFNS_NETSUITE_AUTH",
+        "tba.consumer_key": "SFNS_NETSUITE_CONSUMER_KEY",
+        "tba.consumer_secret": "SFNS_NETSUITE_CONSUMER_SECRET",
+        "tba.token_id": "SFNS_NETSUITE_TOKEN_ID",
+        "tba.token_secret": "SFNS_NETSUITE_TOKEN_SECRET",
+        "oauth2.client_id": "SFNS_NETSUITE_CLIENT_ID",
+        "oauth2.certificate_id": "SFNS_NETSUITE_CERTIFICATE_ID",
+        "oauth2.private_key_file": "SFNS_NETSUITE_PRIVATE_KEY_FILE",
+    },
 }
 
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -80,6 +81,17 @@ class NetSuiteSettings(BaseSettings):
     order_api: Literal["soap", "rest"] = "soap"  # SOAP ends in 2028.2; REST is the switch
     concurrency_limit: int = Field(default=5, ge=1, le=100)
     timeout_seconds: float = Field(default=60.0, gt=0)
+    # The account's time zone (Setup > Company > General Preferences): SuiteQL renders datetimes in it.
+    time_zone: str = "America/Los_Angeles"
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r} (e.g. America/New_York)") from None
+        return value
 
     @field_validator("account_id")
     @classmethod
@@ -161,8 +173,27 @@ class PlatformEventFlowSettings(BaseModel):
     initial_replay: Literal["EARLIEST", "LATEST"] = "EARLIEST"
     receive_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
     recipients: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # What the sensor does when its stored replay id has expired (72 h retention) or is corrupted; it
+    # always logs and emails. catch_up: resume from EARLIEST and re-read records modified in the gap;
+    # earliest: resume from EARLIEST only; stop: skip ticks until an operator resets the cursor.
+    on_replay_invalid: Literal["catch_up", "earliest", "stop"] = "catch_up"
 
     _split_recipients = field_validator("recipients", mode="before")(_csv_list)
+
+
+# Country names as sales users type them -> ISO 3166 code (extend with SFNS_CUSTOMER_SYNC_COUNTRIES).
+_COUNTRY_NAMES = {
+    **dict.fromkeys(("United States", "United States of America", "USA", "U.S.A."), "US"),
+    **dict.fromkeys(("United Kingdom", "UK", "Great Britain"), "GB"),
+    **dict.fromkeys(("Germany", "Deutschland"), "DE"),
+    **dict.fromkeys(("Mexico", "México"), "MX"),
+    **dict.fromkeys(("Spain", "España"), "ES"),
+    **dict.fromkeys(("Austria", "Österreich"), "AT"),
+    **{"Canada": "CA", "Ireland": "IE", "France": "FR", "Netherlands": "NL", "Belgium": "BE", "Italy": "IT"},
+    **{"Switzerland": "CH", "Sweden": "SE", "Norway": "NO", "Denmark": "DK", "Finland": "FI", "Poland": "PL"},
+    **{"Portugal": "PT", "Australia": "AU", "New Zealand": "NZ", "Japan": "JP", "China": "CN", "India": "IN"},
+    "Brazil": "BR",
+}
 
 
 class CustomerSyncSettings(PlatformEventFlowSettings, BaseSettings):
@@ -177,6 +208,10 @@ class CustomerSyncSettings(PlatformEventFlowSettings, BaseSettings):
     shipping_carriers: dict[str, str] = Field(
         default_factory=lambda: {"UPS": "ups", "FedEx": "fedex", "USPS": "usps", "DHL": "dhl"}
     )
+    subsidiary_id: str = "1"  # NetSuite subsidiary of new customers (OneWorld requires one)
+    duns_field: str = "custentity_duns_number"  # NetSuite custom entity field holding the DUNS number
+    # Salesforce country text -> ISO code for NetSuite addresses; two-letter codes pass through as they are.
+    countries: dict[str, str] = Field(default_factory=lambda: dict(_COUNTRY_NAMES))
 
 
 class OrderSyncSettings(PlatformEventFlowSettings, BaseSettings):

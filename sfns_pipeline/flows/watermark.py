@@ -54,7 +54,8 @@ class WatermarkCursor:
 
 
 def _window_key_at(partitions_def: dg.TimeWindowPartitionsDefinition, moment: datetime) -> str:
-    """The key of the window that contains ``moment`` (clamped to the first window)."""
+    """The key of the window that contains ``moment`` (clamped to the first window); naive means UTC."""
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     first = partitions_def.get_first_partition_key()
     first_start = partitions_def.time_window_for_partition_key(first).start
     if moment.astimezone(UTC) <= first_start:

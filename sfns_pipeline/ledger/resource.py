@@ -28,6 +28,4 @@ class LedgerResource(dg.ConfigurableResource):
 
     def ledger(self) -> DeadLetterLedger:
         """The ledger (schema migrated on first use in this process)."""
-        return open_ledger(
-            self.url, max_attempts=self.max_attempts, retry_backoff_seconds=self.retry_backoff_seconds
-        )
+        return open_ledger(self.url, max_attempts=self.max_attempts, retry_backoff_seconds=self.retry_backoff_seconds)

@@ -137,16 +137,32 @@ class DeadLetterLedger:
         succeeded = sorted(key for key, outcome in latest.items() if not outcome.failed)
         now = self._clock()
         with self._engine.begin() as connection:
+            self._lock_existing(connection, flow, sorted(latest))
             failures = {key: self._record_failure(connection, flow, latest[key], now, run_id) for key in failed}
             resolved = self._resolve(connection, flow, succeeded, now, run_id)
             self._release_claims(connection, flow, run_id, now)
         return LedgerUpdate(failures=failures, resolved=resolved)
 
+    @staticmethod
+    def _lock_existing(connection: sa.Connection, flow: str, keys: Sequence[str]) -> None:
+        # PostgreSQL: take every row lock this report needs up front, in key order, so two concurrent
+        # reports of overlapping records queue behind each other instead of deadlocking. (SQLite's
+        # BEGIN IMMEDIATE already serialises whole transactions; it ignores FOR UPDATE.)
+        for chunk in _chunks(keys):
+            connection.execute(
+                sa.select(dead_letters.c.id)
+                .where(dead_letters.c.flow == flow, dead_letters.c.record_key.in_(chunk))
+                .order_by(dead_letters.c.record_key)
+                .with_for_update()
+            ).all()
+
     def _record_failure(
         self, connection: sa.Connection, flow: str, outcome: RecordOutcome, now: datetime, run_id: str
     ) -> DeadLetter:
         first = self._failure_values(outcome, None, now, run_id) | {"flow": flow, "record_key": outcome.key}
-        insert = self._insert(dead_letters).values(**first).on_conflict_do_nothing(index_elements=["flow", "record_key"])
+        insert = (
+            self._insert(dead_letters).values(**first).on_conflict_do_nothing(index_elements=["flow", "record_key"])
+        )
         if connection.execute(insert).rowcount == 0:
             existing = connection.execute(
                 sa.select(dead_letters)
@@ -178,7 +194,7 @@ class DeadLetterLedger:
             "retryable": outcome.retryable,
             "attempts": attempts,
             "last_seen": now,
-            "next_attempt_at": now + min(self.retry_backoff * 2 ** (attempts - 1), MAX_BACKOFF),
+            "next_attempt_at": now + min(self.retry_backoff * 2 ** min(attempts - 1, 30), MAX_BACKOFF),
             "resolved_at": None,
             "last_run_id": run_id,
             "claimed_by": None,
@@ -204,6 +220,11 @@ class DeadLetterLedger:
                 .values(status=DeadLetterStatus.RESOLVED, resolved_at=now, last_run_id=run_id, claimed_by=None)
             ).rowcount
         return resolved
+
+    def release_claims(self, flow: str, *, run_id: str) -> None:
+        """Put entries ``run_id`` claimed but never reported back to waiting (e.g. its retry handler raised)."""
+        with self._engine.begin() as connection:
+            self._release_claims(connection, flow, run_id, self._clock())
 
     def _release_claims(self, connection: sa.Connection, flow: str, run_id: str, now: datetime) -> None:
         # Entries this run claimed but reported nothing about go back to waiting, due at once.
@@ -298,9 +319,7 @@ class DeadLetterLedger:
             where.append(dead_letters.c.source_id.in_(list(source_ids)))
         with self._engine.begin() as connection:
             return connection.execute(
-                dead_letters.update()
-                .where(*where)
-                .values(status=DeadLetterStatus.DISMISSED, claimed_by=None)
+                dead_letters.update().where(*where).values(status=DeadLetterStatus.DISMISSED, claimed_by=None)
             ).rowcount
 
 

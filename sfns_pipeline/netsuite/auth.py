@@ -30,9 +30,28 @@ def realm(account_id: str) -> str:
     return account_id.strip().upper().replace("-", "_")
 
 
-def tba_auth(account_id: str, consumer_key: str, consumer_secret: str, token_id: str, token_secret: str) -> OAuth1:
+class TBAAuth(OAuth1):
+    """OAuth 1.0a signer whose timestamps can follow NetSuite's clock.
+
+    NetSuite refuses TBA timestamps more than 5 minutes off *its* clock, so a host clock that drifted
+    would lock the integration out; the client sets ``clock_offset`` from the server's ``Date`` header
+    when it sees that happen (:meth:`NetSuiteRestClient._adopt_server_clock`).
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.clock_offset = 0.0  # seconds NetSuite's clock is ahead of this host's
+        self._sign_lock = threading.Lock()
+
+    def __call__(self, request):
+        with self._sign_lock:
+            self.client.timestamp = str(int(time.time() + self.clock_offset)) if self.clock_offset else None
+            return super().__call__(request)
+
+
+def tba_auth(account_id: str, consumer_key: str, consumer_secret: str, token_id: str, token_secret: str) -> TBAAuth:
     """OAuth 1.0a signer for the REST API (the realm is sent but not signed, as NetSuite expects)."""
-    return OAuth1(
+    return TBAAuth(
         client_key=consumer_key,
         client_secret=consumer_secret,
         resource_owner_key=token_id,

@@ -11,8 +11,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -25,6 +28,7 @@ log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 SUITEQL_MAX_PAGE = 1000
+CLOCK_TOLERANCE_SECONDS = 60  # TBA allows ±300 s; re-sync well before that
 
 
 class NetSuiteRecordError(Exception):
@@ -71,17 +75,21 @@ class NetSuiteRestClient:
         response = self._request("POST", f"record/v1/{record_type}", json=body)
         return _id_from_location(response)
 
-    def upsert(self, record_type: str, external_id: str, body: dict[str, Any]) -> str:
-        """Create or update the record whose ``externalId`` is ``external_id``; returns its internal id."""
+    def upsert(self, record_type: str, external_id: str, body: dict[str, Any], *, replace: Sequence[str] = ()) -> str:
+        """Create or update the record whose ``externalId`` is ``external_id``; returns its internal id.
+
+        ``replace`` names sublists (e.g. ``addressBook``) to replace with the lines sent, not add to.
+        """
         path = f"record/v1/{record_type}/eid:{quote(external_id, safe='')}"
-        response = self._request("PUT", path, json=body)
+        response = self._request("PUT", path, json=body, params=_replace_params(replace))
         if response.headers.get("Location"):
             return _id_from_location(response)
         return str(self.get(record_type, external_id=external_id, fields="id")["id"])
 
-    def update(self, record_type: str, internal_id: str, body: dict[str, Any]) -> None:
-        """PATCH fields of an existing record (omitted fields stay, ``None`` clears)."""
-        self._request("PATCH", f"record/v1/{record_type}/{quote(str(internal_id), safe='')}", json=body)
+    def update(self, record_type: str, internal_id: str, body: dict[str, Any], *, replace: Sequence[str] = ()) -> None:
+        """PATCH fields of an existing record (omitted fields stay, ``None`` clears; ``replace`` as for upsert)."""
+        path = f"record/v1/{record_type}/{quote(str(internal_id), safe='')}"
+        self._request("PATCH", path, json=body, params=_replace_params(replace))
 
     def get(
         self,
@@ -131,6 +139,25 @@ class NetSuiteRestClient:
                 return
             offset += page_size
 
+    # -- clock ------------------------------------------------------------------------------------
+    def server_time(self) -> datetime:
+        """NetSuite's own clock, from the HTTP ``Date`` header of the cheapest SuiteQL call (one row).
+
+        Watermark sensors close windows by this clock, never the Dagster host's: a host running fast
+        must not read a window before NetSuite has finished writing it.
+        """
+        response = self._request(
+            "POST",
+            "query/v1/suiteql",
+            params={"limit": 1, "offset": 0},
+            json={"q": "SELECT id FROM currency"},
+            headers={"Prefer": "transient"},
+        )
+        stamp = response.headers.get("Date")
+        if not stamp:
+            raise NetSuiteUnavailable("NetSuite sent no Date header: cannot read its clock")
+        return parsedate_to_datetime(stamp).astimezone(UTC)
+
     # -- transport --------------------------------------------------------------------------------
     def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         url = f"{self.base_url.rstrip('/')}/services/rest/{path}"
@@ -155,6 +182,8 @@ class NetSuiteRestClient:
         self.calls += 1
         try:
             response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+        except requests.exceptions.SSLError:
+            raise  # a subclass of ConnectionError, but an untrusted certificate is configuration
         except (requests.ConnectionError, requests.Timeout) as exc:
             log.warning("NetSuite %s %s: %s; retrying", method, url, type(exc).__name__)
             raise _Transient(None, exc) from exc
@@ -162,11 +191,25 @@ class NetSuiteRestClient:
             log.warning("NetSuite %s %s: HTTP %d; retrying", method, url, response.status_code)
             raise _Transient(response)
         if response.status_code == 401:
+            if self._adopt_server_clock(response):
+                return self._send(method, url, **kwargs)
             raise NetSuiteAuthError(f"NetSuite refused the credentials: {_error_detail(response)[1]}")
         if response.status_code >= 400:
             code, detail, path = _error_detail(response)
             raise NetSuiteRecordError(response.status_code, code, detail, path)
         return response
+
+    def _adopt_server_clock(self, response: requests.Response) -> bool:
+        """After a 401: if NetSuite's ``Date`` is far from this host's clock, sign by NetSuite's time (once)."""
+        auth, stamp = self.session.auth, response.headers.get("Date")
+        if not stamp or not hasattr(auth, "clock_offset"):
+            return False
+        offset = parsedate_to_datetime(stamp).timestamp() - time.time()
+        if abs(offset - auth.clock_offset) < CLOCK_TOLERANCE_SECONDS:
+            return False  # the clocks agree: the credentials themselves were refused
+        log.warning("NetSuite's clock is %+.0f s from this host's; signing requests with NetSuite's time", offset)
+        auth.clock_offset = offset
+        return True
 
 
 def _error_detail(response: requests.Response) -> tuple[str, str, str | None]:
@@ -181,6 +224,11 @@ def _error_detail(response: requests.Response) -> tuple[str, str, str | None]:
         )
     except (ValueError, AttributeError):
         return "UNKNOWN", response.text[:300], None
+
+
+def _replace_params(sublists: Sequence[str]) -> dict[str, str] | None:
+    # Without it, lines sent for a sublist are added to the record's existing lines (netsuite-facts §3.2).
+    return {"replace": ",".join(sublists)} if sublists else None
 
 
 def _id_from_location(response: requests.Response) -> str:

@@ -22,6 +22,10 @@ class SalesforceAuthError(RuntimeError):
     """The token endpoint refused the integration user: a configuration problem, never retried."""
 
 
+class TokenEndpointUnavailable(RuntimeError):
+    """The token endpoint answered 429 or 5xx: transient, retried like any other call."""
+
+
 @dataclass(frozen=True)
 class AccessToken:
     """A bearer token and the instance it is valid for."""
@@ -72,6 +76,8 @@ def fetch_access_token(session: requests.Session, settings: OAuthSettings, timeo
     else:
         raise SalesforceAuthError(f"unsupported OAuth flow {settings.flow!r}")
     response = session.post(settings.token_url, data=form, timeout=timeout)
+    if response.status_code == 429 or response.status_code >= 500:
+        raise TokenEndpointUnavailable(f"Salesforce token endpoint answered {response.status_code}")
     if response.status_code != 200:
         try:
             body = response.json()

@@ -28,7 +28,13 @@ from simple_salesforce.exceptions import (
 )
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from sfns_pipeline.salesforce.auth import AccessToken, OAuthSettings, fetch_access_token
+from sfns_pipeline.salesforce.auth import (
+    AccessToken,
+    OAuthSettings,
+    SalesforceAuthError,
+    TokenEndpointUnavailable,
+    fetch_access_token,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +82,9 @@ class ApiUsage:
 
 
 def _is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, requests.ConnectionError | requests.Timeout):
+    if isinstance(exc, requests.exceptions.SSLError):
+        return False  # a subclass of ConnectionError, but an untrusted certificate is configuration
+    if isinstance(exc, requests.ConnectionError | requests.Timeout | TokenEndpointUnavailable):
         return True
     if isinstance(exc, SalesforceError) and not isinstance(exc, SalesforceRefusedRequest):
         if exc.status >= 500:
@@ -102,6 +110,7 @@ class SalesforceClient:
     session: requests.Session
     api_version: str = "62.0"
     timeout: float = 30.0
+    expected_org_id: str | None = None  # refuse any other org: a refreshed sandbox must not write to production
     usage: ApiUsage = field(default_factory=ApiUsage)
     _token: AccessToken | None = field(default=None, repr=False)
     _sf: Salesforce | None = field(default=None, repr=False)
@@ -117,8 +126,14 @@ class SalesforceClient:
             return self._token
 
     def _login(self) -> None:
-        self._token = fetch_access_token(self.session, self.oauth, timeout=self.timeout)
+        token = fetch_access_token(self.session, self.oauth, timeout=self.timeout)
         self.usage.calls += 1
+        if self.expected_org_id and token.org_id and token.org_id[:15] != self.expected_org_id[:15]:
+            raise SalesforceAuthError(
+                f"the credentials log in to org {token.org_id}, but SFNS_SALESFORCE_TENANT_ID is "
+                f"{self.expected_org_id}: refusing to write to an org other than the configured one"
+            )
+        self._token = token
         self._sf = Salesforce(
             instance_url=self._token.instance_url,
             session_id=self._token.access_token,
@@ -155,9 +170,12 @@ class SalesforceClient:
         try:
             return attempt()
         except SalesforceRefusedRequest as exc:
-            raise SalesforceUnavailable(f"Salesforce refused the request: {exc.content}") from exc
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise SalesforceUnavailable(f"Salesforce unreachable after retries: {exc}") from exc
+            raise SalesforceUnavailable(f"Salesforce refused the request: {exc}") from exc
+        except Exception as exc:
+            # still transient after every retry (503, row lock, dropped connection): systemic
+            if _is_transient(exc):
+                raise SalesforceUnavailable(f"Salesforce unavailable after retries: {exc}") from exc
+            raise
 
     def _counted(self, operation: Callable[[Salesforce], T]) -> T:
         self.usage.calls += 1

@@ -250,26 +250,27 @@ class PubSubClient:
             self._schemas[schema_id] = parsed
         return parsed
 
-    def _decode(self, consumer_event: pb.ConsumerEvent) -> ReceivedEvent | None:
-        """The event with its payload read by its writer schema; None when it cannot be read.
+    def _receive(self, consumer_event: pb.ConsumerEvent) -> tuple[ReceivedEvent, bool]:
+        """The event with its payload read by its writer schema, and whether it could be read.
 
         Not retried: a payload that cannot be read now will not be readable later either. Failures to
         *reach* GetSchema (auth, outage) are raised, since they say nothing about the event.
         """
         event = consumer_event.event
+        unreadable = ReceivedEvent(consumer_event.replay_id, event.id, event.schema_id, {})
         try:
             schema = self.schema(event.schema_id)
         except PubSubError as exc:
             if exc.status not in ("NOT_FOUND", "INVALID_ARGUMENT"):
                 raise
             log.warning("Pub/Sub event %s names unknown schema %s: %s", event.id, event.schema_id, exc)
-            return None
+            return unreadable, False
         try:
             payload = fastavro.schemaless_reader(io.BytesIO(event.payload), schema, None)
         except (EOFError, ValueError, TypeError, IndexError, UnicodeDecodeError) as exc:
             log.warning("Pub/Sub event %s (schema %s) cannot be decoded: %s", event.id, event.schema_id, exc)
-            return None
-        return ReceivedEvent(consumer_event.replay_id, event.id, event.schema_id, payload)
+            return unreadable, False
+        return ReceivedEvent(consumer_event.replay_id, event.id, event.schema_id, payload), True
 
     # -- subscribe ----------------------------------------------------------------------------------
     def fetch(
@@ -309,13 +310,8 @@ class PubSubClient:
         try:
             for response in call:
                 for consumer_event in response.events:
-                    received = self._decode(consumer_event)
-                    if received is None:
-                        event = consumer_event.event
-                        received = ReceivedEvent(consumer_event.replay_id, event.id, event.schema_id, {})
-                        undecodable.append(received)
-                    else:
-                        events.append(received)
+                    received, readable = self._receive(consumer_event)
+                    (events if readable else undecodable).append(received)
                     latest = received.replay_id
                 if not response.events:  # keep-alive: caught up with the stream
                     latest = response.latest_replay_id or latest

@@ -19,7 +19,11 @@ from sfns_pipeline.sandbox.faults import FaultInjector
 from sfns_pipeline.sandbox.tls import SandboxTLS
 
 # Each entry: "module:Class" of a SandboxComponent. Imported lazily so a half-built sandbox still starts.
-COMPONENTS: list[str] = []
+COMPONENTS: list[str] = [
+    "sfns_pipeline.sandbox.mail:SmtpSink",
+    "sfns_pipeline.sandbox.netsuite.component:NetSuiteSandbox",
+    "sfns_pipeline.sandbox.salesforce.component:SalesforceSandbox",
+]
 
 
 @dataclass

@@ -95,6 +95,8 @@ class NetSuiteBackend:
     def _load_lookups(self) -> None:
         statuses, types = self.metadata.tables["transactionstatus"], self.metadata.tables["transactiontype"]
         with self.engine.begin() as conn:
+            conn.execute(self.metadata.tables["dual"].delete())
+            conn.execute(self.metadata.tables["dual"].insert().values(dummy="X"))
             conn.execute(statuses.delete())
             conn.execute(types.delete())
             for code, kind in self.schema.transaction_types.items():
@@ -248,16 +250,18 @@ class NetSuiteBackend:
             self._refresh_order_status(conn, order["id"])
             return str(invoice_id)
 
-    def credit_invoice(self, invoice_id: str, *, fraction: float = 1.0, memo: str | None = None) -> str:
-        """A credit memo for ``fraction`` of each line of an invoice (returns, allowances); returns its id."""
+    def credit_invoice(self, invoice_id: str, *, items: list[dict] | None = None, memo: str | None = None) -> str:
+        """A credit memo created from an invoice (returns, allowances); returns its id.
+
+        Without ``items`` every invoice line is credited in full, as NetSuite's transform copies them."""
         invoice_type = self.schema.record_types["invoice"]
         with self.transaction() as conn:
             invoice = self._row(conn, invoice_type, internal_id=invoice_id)
-            items = [
-                {"item": {"id": str(line["item"])}, "quantity": line["quantity"],
-                 "rate": round((line["rate"] or 0) * fraction, 2)}
-                for line in self._lines(conn, invoice["id"])
-            ]  # fmt: skip
+            if items is None:
+                items = [
+                    {"item": {"id": str(line["item"])}, "quantity": line["quantity"], "rate": line["rate"]}
+                    for line in self._lines(conn, invoice["id"])
+                ]
             fields = {"entity": {"id": str(invoice["entity"])}, "memo": memo or f"Credit for {invoice['tranid']}",
                       "item": {"items": items}}  # fmt: skip
             memo_id = self._create(conn, self.schema.record_types["creditMemo"], fields, None, created_from=invoice["id"])
@@ -504,6 +508,8 @@ class NetSuiteBackend:
                 raise NetSuiteError("USER_ERROR", "You must enter at least one line item for this transaction.", "item")
             return
         lines = self.metadata.tables["transactionline"]
+        previous = [] if creating else self._lines(conn, transaction_id)
+        carried: set[int] = set()
         conn.execute(lines.delete().where(lines.c.transaction == transaction_id))
         if not items and record.type_code != "ItemShip":
             raise NetSuiteError("USER_ERROR", "You must enter at least one line item for this transaction.", "item")
@@ -528,10 +534,14 @@ class NetSuiteBackend:
                     raise NetSuiteError(
                         "USER_ERROR", f"Please enter value(s) for: {required}", f"{record.lines}.items[{index}].{required}"
                     )
-            if values.get("rate") is None:
-                item_row = self._find(conn, items_type, internal_id=str(values["item"]))
-                values["rate"] = (item_row["baseprice"] if item_row is not None else None) or 0.0
-            values["foreignamount"] = round(values["quantity"] * values["rate"], 2)
+            if index < len(previous) and previous[index]["item"] == values["item"]:
+                values |= self._carry_progress(previous[index], values["quantity"], f"{record.lines}.items[{index}]")
+                carried.add(index)
+            if record.type_code != "ItemShip":  # fulfilments carry quantities, not amounts
+                if values.get("rate") is None:
+                    item_row = self._find(conn, items_type, internal_id=str(values["item"]))
+                    values["rate"] = (item_row["baseprice"] if item_row is not None else None) or 0.0
+                values["foreignamount"] = round(values["quantity"] * values["rate"], 2)
             conn.execute(
                 lines.insert().values(
                     **values,
@@ -543,6 +553,21 @@ class NetSuiteBackend:
                     _extra=json.dumps(extra),
                 )
             )
+        for index, line in enumerate(previous):
+            if index not in carried and (line["quantityshiprecv"] or 0) > 0:
+                raise NetSuiteError(
+                    "USER_ERROR", f"Line {index + 1} has been fulfilled and cannot be removed.", f"{record.lines}.items"
+                )
+
+    @staticmethod
+    def _carry_progress(line: sa.RowMapping, quantity: float, path: str) -> dict[str, Any]:
+        """Keep what was already shipped and billed on a line that is rewritten (replaceAll keeps progress)."""
+        shipped = line["quantityshiprecv"] or 0
+        if quantity < shipped:
+            raise NetSuiteError(
+                "USER_ERROR", f"The quantity cannot be less than the {shipped:g} already fulfilled.", f"{path}.quantity"
+            )
+        return {"quantityshiprecv": line["quantityshiprecv"], "quantitybilled": line["quantitybilled"]}
 
     def _write_applications(
         self, conn: sa.Connection, record: RecordType, transaction_id: int, body: dict, sublist: Any, *, creating: bool

@@ -80,8 +80,10 @@ class Credentials:
         tba: TbaToken,
         oauth2: OAuth2Client,
         oauth2_public_key_pem: bytes,
+        private_key_file: Path | None = None,
     ) -> None:
         self.account_id = realm_form(account_id)
+        self.private_key_file = private_key_file  # the integration's key, for clients (endpoints.json)
         self.clock = clock
         self.tba = tba
         self.oauth2 = oauth2
@@ -117,7 +119,14 @@ class Credentials:
         public_pem = private_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-        return cls(account_id, clock=clock, tba=token, oauth2=client, oauth2_public_key_pem=public_pem)
+        return cls(
+            account_id,
+            clock=clock,
+            tba=token,
+            oauth2=client,
+            oauth2_public_key_pem=public_pem,
+            private_key_file=key_file,
+        )
 
     # -- TBA (SOAP tokenPassport and REST OAuth 1.0a) -----------------------------------------------
     def tba_secrets(self, consumer_key: str, token_id: str) -> tuple[str, str] | None:

@@ -129,7 +129,7 @@ def account_schema() -> AccountSchema:
     )
 
 
-_SQL_TYPES = {"float": sa.Float, "integer": sa.Integer}
+_SQL_TYPES = {"float": sa.Float, "integer": sa.Integer, "ref": sa.Integer}
 
 
 def _column(field_def: FieldDef) -> sa.Column:
@@ -185,4 +185,5 @@ def build_metadata(schema: AccountSchema) -> sa.MetaData:
     # Display names behind BUILTIN.DF(status) and BUILTIN.DF(type).
     sa.Table("transactionstatus", metadata, sa.Column("id", sa.Text, primary_key=True), sa.Column("name", sa.Text))
     sa.Table("transactiontype", metadata, sa.Column("id", sa.Text, primary_key=True), sa.Column("name", sa.Text))
+    sa.Table("dual", metadata, sa.Column("dummy", sa.Text, primary_key=True))  # Oracle's one-row table
     return metadata

@@ -89,12 +89,9 @@ class UnableToLockRow(SalesforceError):
     error_code = "UNABLE_TO_LOCK_ROW"
 
     def __init__(self, record_ids: list[str] | None = None) -> None:
-        ids = ", ".join(record_ids or [])
-        super().__init__(
-            f"unable to obtain exclusive access to this record or {max(len(record_ids or []), 1)} records: {ids}".rstrip(
-                ": "
-            )
-        )
+        ids = record_ids or []
+        count = max(len(ids), 1)
+        super().__init__(f"unable to obtain exclusive access to this record or {count} records: {', '.join(ids)}")
 
 
 class InvalidField(SalesforceError):

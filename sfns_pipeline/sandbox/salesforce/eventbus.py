@@ -179,8 +179,13 @@ def schema_fingerprint(schema: dict) -> str:
 
 
 def _to_avro(field_type: str, value: Any) -> Any:
-    """A field value in its Avro form: dates and datetimes (objects or ISO strings) become epoch ms."""
-    if field_type not in ("date", "datetime") or value is None or isinstance(value, int):
+    """A field value in its Avro form: numbers as the declared type (the REST layer may hand in
+    ``Decimal``), dates and datetimes (objects or ISO strings) as epoch milliseconds."""
+    if value is None:
+        return None
+    if field_type == "double":
+        return float(value)
+    if field_type not in ("date", "datetime") or isinstance(value, int):
         return value
     if isinstance(value, str):
         value = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -235,6 +240,15 @@ _stream_state = sa.Table(
 )
 
 
+def _sqlite_wal(dbapi_connection, _record) -> None:
+    """WAL lets subscriptions read while an event is written; NORMAL sync keeps publishing cheap
+    (a sandbox may lose the last events on a power cut, never its consistency)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
 class EventBus:
     """The org's platform-event streams (one replay-id sequence for the org, events per topic).
 
@@ -257,6 +271,8 @@ class EventBus:
         self._topics = {name: self._make_topic(name, fields) for name, fields in topics.items()}
         self._parsed_schemas = {topic.schema_id: topic.parsed_schema for topic in self._topics.values()}
         self._engine = sa.create_engine(db_url)
+        if self._engine.dialect.name == "sqlite":
+            sa.event.listen(self._engine, "connect", _sqlite_wal)
         _metadata.create_all(self._engine)
         self._lock = threading.Lock()
         self._listeners: set[threading.Condition] = set()

@@ -269,8 +269,9 @@ class PubSubServer(pb_grpc.PubSubServicer):
 
     @_rpc
     def Subscribe(self, request_iterator, context, rpc_id: str) -> Iterator[pb.FetchResponse]:
-        first = next(request_iterator, None)
-        if first is None:
+        try:
+            first = next(request_iterator)
+        except (StopIteration, grpc.RpcError):  # the client left before asking for anything
             return
         topic = self._topic(first.topic_name)
         preset = pb.ReplayPreset.Name(first.replay_preset)

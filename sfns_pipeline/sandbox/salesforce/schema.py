@@ -64,7 +64,7 @@ class FieldDef:
     @property
     def computed(self) -> bool:
         """Values the org fills in itself (auto-numbers, roll-ups, formulas, derived and compound fields)."""
-        return bool(self.auto_number or self.calculated or self.derive or self.address)
+        return bool(self.auto_number or self.calculated or self.address or (self.derive and not self.createable))
 
     def describe(self) -> dict[str, Any]:
         """This field in the shape of a describe result."""

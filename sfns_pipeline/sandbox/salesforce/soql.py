@@ -278,10 +278,13 @@ class _ToAst(Transformer):
         return ("offset", int(token))
 
 
-def malformed(soql: str, line: int, column: int, detail: str, error_cls: type = MalformedQuery):
+def malformed(
+    soql: str, line: int, column: int, detail: str, error_cls: type = MalformedQuery, error_code: str | None = None
+):
     """An error whose message points at ``line``/``column`` of the query like Salesforce's does."""
     text_line = soql.splitlines()[line - 1] if soql.splitlines() else soql
-    return error_cls(f"\n{text_line}\n{' ' * (column - 1)}^\nERROR at Row:{line}:Column:{column}\n{detail}")
+    message = f"\n{text_line}\n{' ' * (column - 1)}^\nERROR at Row:{line}:Column:{column}\n{detail}"
+    return error_cls(message, error_code=error_code) if error_code else error_cls(message)
 
 
 def parse(soql: str) -> Query:

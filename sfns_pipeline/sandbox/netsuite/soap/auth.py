@@ -145,4 +145,3 @@ def authenticate(
     except LoginRefused as refused:
         log.info("NetSuite sandbox SOAP login refused: %s", refused.reason)
         raise invalid_login_fault(ns.version) from None
-

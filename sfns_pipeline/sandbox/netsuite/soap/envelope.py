@@ -33,9 +33,7 @@ def soap_response(root: etree._Element, status: int = 200) -> Response:
 
 def new_envelope(ns: Namespaces, *, header_children: tuple[etree._Element, ...] = ()) -> etree._Element:
     """An empty ``soapenv:Envelope`` (with Header when there is something to put in it) and its Body."""
-    envelope = etree.Element(
-        f"{{{SOAP_ENV_NS}}}Envelope", nsmap={"soapenv": SOAP_ENV_NS, "xsd": XSD_NS, "xsi": XSI_NS}
-    )
+    envelope = etree.Element(f"{{{SOAP_ENV_NS}}}Envelope", nsmap={"soapenv": SOAP_ENV_NS, "xsd": XSD_NS, "xsi": XSI_NS})
     if header_children:
         header = etree.SubElement(envelope, f"{{{SOAP_ENV_NS}}}Header")
         header.extend(header_children)
@@ -163,9 +161,7 @@ def parse_envelope(data: bytes, version: str) -> Envelope:
     except etree.XMLSyntaxError as exc:
         raise sax_fault(f"Fatal Error: {exc.msg}", version) from None
     if root.tag != f"{{{SOAP_ENV_NS}}}Envelope":
-        raise SoapFault(
-            "No SOAP 1.1 envelope in the request.", faultcode="soapenv:VersionMismatch", version=version
-        )
+        raise SoapFault("No SOAP 1.1 envelope in the request.", faultcode="soapenv:VersionMismatch", version=version)
     header = root.find(f"{{{SOAP_ENV_NS}}}Header")
     body = root.find(f"{{{SOAP_ENV_NS}}}Body")
     children = [child for child in body if isinstance(child.tag, str)] if body is not None else []

@@ -125,7 +125,9 @@ def _with_countries(document: bytes) -> bytes:
 def documents(version: str) -> dict[str, bytes]:
     """Every schema file and the WSDL, rendered for ``version`` (the WSDL still has NetSuite's address)."""
     check_version(version)
-    rendered = {name: Template(_template(name)).substitute(version=version).encode() for name in (WSDL_FILE, *SCHEMA_FILES)}
+    rendered = {
+        name: Template(_template(name)).substitute(version=version).encode() for name in (WSDL_FILE, *SCHEMA_FILES)
+    }
     rendered["platform.commonTypes.xsd"] = _with_countries(rendered["platform.commonTypes.xsd"])
     return rendered
 

@@ -1,0 +1,1 @@
+"""Pure transforms between Salesforce and NetSuite records (pydantic models in, payloads out; no I/O)."""

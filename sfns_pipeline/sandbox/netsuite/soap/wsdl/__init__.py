@@ -1,0 +1,1 @@
+"""NetSuite's SuiteTalk WSDL and XSDs, cut down to what the sandbox emulates (data files; templated by version)."""

@@ -1,0 +1,181 @@
+"""Invoice sync (flow 3a) against both sandboxes: windows land once, re-runs are free, nothing is lost.
+
+Each test places its NetSuite activity in its own past window (by moving the sandbox clock), so tests
+sharing the session's sandbox never see each other's records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import pytest
+
+from sfns_pipeline.flows.invoices import invoice_defs, invoice_sync, invoice_windows
+from sfns_pipeline.flows.transaction_sync import build_transaction_sync
+from sfns_pipeline.flows.watermark import WatermarkCursor, plan_windows
+from sfns_pipeline.settings import InvoiceSyncSettings
+from sfns_pipeline_tests.flows.transaction_harness import Harness, check_result, metadata
+
+INVOICES = "NetSuite_Invoice__c"
+ASSET = "salesforce_invoices"
+
+
+def key(moment: datetime) -> str:
+    return invoice_windows.get_partition_key_for_timestamp(moment.timestamp())
+
+
+@pytest.fixture
+def harness(sandbox, tmp_path, monkeypatch) -> Harness:
+    return Harness.start(sandbox, tmp_path, monkeypatch)
+
+
+def test_window_of_120_invoices_lands_once_and_a_later_payment_updates_it(harness):
+    window = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    harness.at(window + timedelta(minutes=3))
+    customer = harness.customer()
+    billed = harness.bill(customer, 120)
+
+    first = harness.materialize(invoice_defs, key(window))
+    stats = metadata(first, ASSET)
+    assert (stats["fetched"], stats["pages"], stats["created"], stats["failed"]) == (120, 3, 120, 0)
+    assert stats["max_last_modified"].startswith("2026-03-02T10:0")
+    assert "| NetSuite id |" in stats["preview"]
+    records = harness.records(INVOICES, [b.invoice_id for b in billed])
+    assert len(records) == 120
+    for b in billed:
+        record = records[b.invoice_id]
+        assert record["Account__r"]["NetSuite_Customer_Id__c"] == customer
+        assert record["Order__r"]["NetSuite_Order_Id__c"] == b.order_id
+        assert (record["Total__c"], record["Amount_Remaining__c"], record["Status__c"]) == (25.0, 25.0, "Open")
+        assert record["Currency__c"] == "USD"
+    assert check_result(first).passed
+
+    again = harness.materialize(invoice_defs, key(window))
+    stats_again = metadata(again, ASSET)
+    assert (stats_again["unchanged"], stats_again["created"], stats_again["updated"]) == (120, 0, 0)
+    assert stats_again["salesforce_api_calls"] < stats["salesforce_api_calls"]  # reads only, no writes
+    assert len(harness.records(INVOICES, [b.invoice_id for b in billed])) == 120  # no duplicates
+
+    paid = billed[7]
+    harness.at(window + timedelta(minutes=47))
+    harness.pay(customer, paid.invoice_id, 25.0)
+    later = harness.materialize(invoice_defs, key(window + timedelta(minutes=47)))
+    assert (metadata(later, ASSET)["updated"], metadata(later, ASSET)["created"]) == (1, 0)
+    record = harness.records(INVOICES, [paid.invoice_id])[paid.invoice_id]
+    assert (record["Status__c"], record["Amount_Remaining__c"]) == ("Paid In Full", 0.0)
+    assert check_result(later).passed
+
+
+def test_salesforce_rejecting_2_of_50_lands_48_mails_once_and_retries_them(harness):
+    window = datetime(2026, 3, 3, 14, 15, tzinfo=UTC)
+    harness.at(window + timedelta(minutes=5))
+    known = harness.customer()
+    billed = harness.bill(known, 48)
+    unknown = harness.customer(in_salesforce=False)  # its Account is not in Salesforce yet
+    rejected = [b.invoice_id for b in harness.bill(unknown, 2, in_salesforce=False)]
+
+    first = harness.materialize(invoice_defs, key(window))
+    stats = metadata(first, ASSET)
+    assert (stats["fetched"], stats["created"], stats["failed"]) == (50, 48, 2)
+    assert set(harness.records(INVOICES, [b.invoice_id for b in billed])) == {b.invoice_id for b in billed}
+    assert harness.records(INVOICES, rejected) == {}
+    entries = harness.resources["ledger"].ledger().entries("invoice_sync")
+    assert sorted(e.source_id for e in entries) == sorted(rejected)
+    (mail,) = harness.mails()
+    body = mail.get_body(("html",)).get_content()
+    assert all(invoice_id in body for invoice_id in rejected)
+    check = check_result(first)
+    assert not check.passed and check.severity is dg.AssetCheckSeverity.WARN
+    assert check.metadata["drifted_ids"].value == sorted(rejected, key=int)
+
+    # The Account arrives in Salesforce; the next run of any window retries the dead letters.
+    (result,) = harness.salesforce().upsert(
+        "Account", [{"NetSuite_Customer_Id__c": unknown, "Name": "Late account"}], key="NetSuite_Customer_Id__c"
+    )
+    assert result.success
+    retry = harness.materialize(invoice_defs, key(window + timedelta(hours=1)))
+    retry_stats = metadata(retry, ASSET)
+    assert (retry_stats["dead_letters_retried"], retry_stats["created"], retry_stats["failed"]) == (2, 2, 0)
+    assert set(harness.records(INVOICES, rejected)) == set(rejected)
+    assert all(e.status == "resolved" for e in harness.resources["ledger"].ledger().entries("invoice_sync"))
+    assert len(harness.mails()) == 1  # nothing failed on the retry: no second email
+
+
+def test_single_run_backfill_over_a_range_of_windows(harness):
+    start = datetime(2026, 3, 4, 8, 0, tzinfo=UTC)
+    customer = harness.customer()
+    billed = []
+    for offset in (5, 35, 65):  # three different windows
+        harness.at(start + timedelta(minutes=offset))
+        billed += harness.bill(customer, 2)
+    result = harness.materialize(
+        invoice_defs,
+        tags={
+            "dagster/asset_partition_range_start": key(start),
+            "dagster/asset_partition_range_end": key(start + timedelta(minutes=75)),
+        },
+    )
+    assert len(result.asset_materializations_for_node(ASSET)) == 6  # one per window of the range
+    assert metadata(result, ASSET)["created"] == 6
+    assert set(harness.records(INVOICES, [b.invoice_id for b in billed])) == {b.invoice_id for b in billed}
+
+
+@pytest.mark.parametrize("netsuite_ahead_minutes", [10, -10])
+def test_netsuite_clock_skew_never_loses_records(harness, netsuite_ahead_minutes):
+    """The windows a tick requests follow NetSuite's clock (read from its Date header), never the host's."""
+    skew = timedelta(minutes=netsuite_ahead_minutes)
+    host = datetime(2026, 3, 5, 9, 20, 30, tzinfo=UTC) + (timedelta(days=1) if netsuite_ahead_minutes > 0 else timedelta())
+    customer = harness.customer()
+    netsuite = harness.netsuite()
+    cursor = WatermarkCursor(next_window=key(host - timedelta(hours=1)))
+    landed: list[str] = []
+    requested: list[str] = []
+    for step in range(0, 40, 2):  # NetSuite activity every two minutes, a sensor tick after each
+        harness.at(host + skew + timedelta(minutes=step))
+        landed += [b.invoice_id for b in harness.bill(customer, 1)]
+        keys, cursor = plan_windows(
+            invoice_windows,
+            cursor,
+            source_now=netsuite.server_time(),
+            host_now=host + timedelta(minutes=step),
+            overlap=timedelta(minutes=2),
+            limit=8,
+        )
+        requested += keys
+        for window_key in keys:
+            harness.materialize(invoice_defs, window_key)
+    # Every invoice whose window NetSuite has closed by the last tick is in Salesforce.
+    closed_until = invoice_windows.time_window_for_partition_key(requested[-1]).end
+    expected = [i for i in landed if harness.backend.get("invoice", internal_id=i)["lastModifiedDate"] < closed_until.strftime("%Y-%m-%dT%H:%M:%SZ")]
+    assert len(expected) >= 5
+    assert set(harness.records(INVOICES, expected)) == set(expected)
+    assert len(requested) == len(set(requested))
+
+
+def test_dst_fall_back_hour_in_the_account_time_zone(harness):
+    """2026-11-01 01:00-02:00 happens twice in Los Angeles; records from both hours land in their windows."""
+    customer = harness.customer()
+    first_pass = datetime(2026, 11, 1, 8, 40, tzinfo=UTC)  # 01:40 PDT
+    second_pass = datetime(2026, 11, 1, 9, 40, tzinfo=UTC)  # 01:40 PST: the same local time
+    harness.at(first_pass)
+    (early,) = harness.bill(customer, 1)
+    harness.at(second_pass)
+    (late,) = harness.bill(customer, 1)
+    for moment in (first_pass, second_pass):
+        assert metadata(harness.materialize(invoice_defs, key(moment)), ASSET)["failed"] == 0
+    records = harness.records(INVOICES, [early.invoice_id, late.invoice_id])
+    assert set(records) == {early.invoice_id, late.invoice_id}
+    assert records[early.invoice_id]["NetSuite_Last_Modified__c"].startswith("2026-11-01T08:40")
+
+
+def test_replay_from_setting_reuses_the_flow_without_code(harness):
+    settings = InvoiceSyncSettings(start=datetime(2026, 3, 6), replay_from=datetime(2026, 3, 6, 12, 20))
+    defs = build_transaction_sync(replace(invoice_sync, settings=settings))
+    with dg.build_sensor_context(
+        cursor=WatermarkCursor(next_window="2026-03-07-00:00").to_json(), resources=harness.resources
+    ) as context:
+        result = defs.sensor.evaluate_tick(context)
+    assert result.run_requests[0].partition_key == "2026-03-06-12:15"
+    assert result.run_requests[0].run_key == "invoice_sync:2026-03-06-12:15:g1"
