@@ -55,34 +55,43 @@ def main() -> None:  # pragma: no cover - console-script entry
 def demo(
     port: int = typer.Option(3000, help="Port of the Dagster UI."),
     sandbox_dir: Path = typer.Option(Path(".sfns/sandbox"), help="Sandbox data dir."),
+    simulate_every: float = typer.Option(20.0, help="Seconds between rounds of simulated sales/finance activity."),
 ) -> None:
-    """Start the sandboxes and Dagster (UI on http://localhost:3000) until Ctrl-C."""
+    """Start the sandboxes, seed them, start Dagster (UI on http://localhost:3000) and simulate activity."""
     settings_or_exit()
     endpoints_file = sandbox_dir / "endpoints.json"
     endpoints_file.unlink(missing_ok=True)
-    sandbox_argv = [sys.executable, "-m", "sfns_pipeline.cli", "sandbox", "up", "--data-dir", str(sandbox_dir)]
-    sandbox = subprocess.Popen(sandbox_argv)  # noqa: S603 - fixed argv, no shell
+    sfns = [sys.executable, "-m", "sfns_pipeline.cli", "sandbox"]
+    children = [subprocess.Popen([*sfns, "up", "--data-dir", str(sandbox_dir)])]  # noqa: S603 - fixed argv
     try:
-        deadline = time.monotonic() + 60
-        while not endpoints_file.exists():
-            if sandbox.poll() is not None or time.monotonic() > deadline:
-                console.print("[bold red]The sandbox did not start; see its output above.[/]")
-                raise typer.Exit(code=1)
-            time.sleep(0.2)
+        _wait_for(endpoints_file, children[0])
+        subprocess.run([*sfns, "seed", "--data-dir", str(sandbox_dir)], check=True)  # noqa: S603
         environment = os.environ | sandbox_environment(endpoints_file)
         environment.setdefault("DAGSTER_HOME", str(Path(".sfns/dagster_home").resolve()))
         Path(environment["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+        simulate = [*sfns, "simulate", "--data-dir", str(sandbox_dir), "--interval", str(simulate_every)]
+        children.append(subprocess.Popen(simulate))  # noqa: S603
         console.print(f"Dagster UI: http://localhost:{port}")
-        subprocess.run(  # noqa: S603 - fixed argv, no shell
-            [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-p", str(port)],
-            env=environment,
-            check=False,
-        )
+        dagster = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-p", str(port)]
+        subprocess.run(dagster, env=environment, check=False)  # noqa: S603
     except KeyboardInterrupt:
         pass
+    except subprocess.CalledProcessError as exc:
+        console.print(f"[bold red]Seeding the sandbox failed (exit {exc.returncode}); see the output above.[/]")
+        raise typer.Exit(code=1) from None
     finally:
-        sandbox.terminate()
-        sandbox.wait(timeout=30)
+        for child in reversed(children):
+            child.terminate()
+            child.wait(timeout=30)
+
+
+def _wait_for(endpoints_file: Path, sandbox: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not endpoints_file.exists():
+        if sandbox.poll() is not None or time.monotonic() > deadline:
+            console.print("[bold red]The sandbox did not start; see its output above.[/]")
+            raise typer.Exit(code=1)
+        time.sleep(0.2)
 
 
 if __name__ == "__main__":

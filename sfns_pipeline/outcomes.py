@@ -4,7 +4,7 @@ A flow turns a batch of source records into one :class:`RecordOutcome` per recor
 updated, unchanged, skipped or failed — and hands the list to
 :func:`sfns_pipeline.flows.reporting.report_outcomes`, which turns it into Dagster metadata,
 dead letters and the error email. One bad record is one ``failed`` outcome, never an exception
-that fails the batch (DESIGN.md §3 principle 5).
+that fails the batch (DESIGN.md §3 principle 5). For example::
 
     from sfns_pipeline.outcomes import Flow, RecordOutcome, System
 

@@ -1,6 +1,6 @@
 """How every flow ends a run: record outcomes → Dagster metadata, dead letters and one error email.
 
-Usage, for flow authors (an asset; an op is the same with ``context.add_output_metadata``)::
+Usage, for flow authors (an asset; in an op, pass the result to ``context.add_output_metadata``)::
 
     import dagster as dg
 
@@ -11,15 +11,19 @@ Usage, for flow authors (an asset; an op is the same with ``context.add_output_m
 
     INVOICE_SYNC = Flow("invoice_sync", source=System.NETSUITE)   # name = its settings section
 
-    @dg.asset(partitions_def=invoice_windows, pool="netsuite", op_tags=flow_tags(INVOICE_SYNC))
-    def salesforce_invoices(context: dg.AssetExecutionContext, netsuite: NetSuiteResource,
+    @dg.asset(partitions_def=invoice_windows, pool="netsuite")
+    def salesforce_invoices(context: dg.AssetExecutionContext, netsuite: NetSuiteRestResource,
                             salesforce: SalesforceResource, ledger: LedgerResource, mailer: MailerResource):
+        window = context.partition_time_window
         retry = claim_dead_letters(context, flow=INVOICE_SYNC, ledger=ledger)     # due for another attempt
         invoices = [*netsuite.invoices_modified(window), *netsuite.invoices([e.source_id for e in retry])]
         outcomes: list[RecordOutcome] = salesforce.upsert_invoices(invoices)       # one outcome per record
         metadata = report_outcomes(context, flow=INVOICE_SYNC, outcomes=outcomes, ledger=ledger,
-                                   mailer=mailer, window=context.partition_time_window)
+                                   mailer=mailer, window=window)
         return dg.MaterializeResult(metadata=metadata)
+
+    # Run tags route run-failure emails to the flow's recipients:
+    invoice_sync_job = dg.define_asset_job("invoice_sync_job", [salesforce_invoices], tags=flow_tags(INVOICE_SYNC))
 
 and, once per flow, how an operator's retry re-attempts its dead letters (:mod:`.dead_letters`)::
 
@@ -27,6 +31,8 @@ and, once per flow, how an operator's retry re-attempts its dead letters (:mod:`
     def replay_invoices(context: dg.OpExecutionContext, entries: list[DeadLetter]) -> list[RecordOutcome]:
         invoices = context.resources.netsuite.invoices([entry.source_id for entry in entries])
         return context.resources.salesforce.upsert_invoices(invoices)
+
+The ``ledger`` and ``mailer`` resources are defined once in ``definitions.py`` from the settings.
 
 What :func:`report_outcomes` does, in order:
 
@@ -69,7 +75,8 @@ Context = dg.AssetExecutionContext | dg.OpExecutionContext
 
 
 def flow_tags(flow: Flow) -> dict[str, str]:
-    """Tags for a flow's jobs/ops, so run-failure emails reach the flow's recipients."""
+    """Run tags for a flow's jobs (``@dg.job(tags=...)``, ``define_asset_job(tags=...)``, ``RunRequest(tags=...)``),
+    so run-failure emails reach the flow's recipients."""
     return {FLOW_TAG: flow.name}
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -167,7 +167,9 @@ class NetSuiteSoapClient:
             elif isinstance(value, float):
                 type_name = "DoubleCustomFieldRef"
             elif isinstance(value, date | datetime):
+                # A dateTime field; a date goes as its midnight, which NetSuite reads as Pacific time.
                 type_name = "DateCustomFieldRef"
+                value = value if isinstance(value, datetime) else datetime.combine(value, time())
             elif isinstance(value, Mapping):
                 type_name = "SelectCustomFieldRef"
             else:
@@ -200,6 +202,8 @@ class NetSuiteSoapClient:
         except zeep.exceptions.TransportError as exc:
             retryable = exc.status_code in (429, 500, 502, 503, 504)
             raise NetSuiteSoapError(f"HTTP {exc.status_code} from NetSuite SOAP", retryable=retryable) from None
+        except requests.exceptions.SSLError:
+            raise  # a trust problem (wrong CA bundle): configuration, not an outage
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise NetSuiteSoapError(f"NetSuite SOAP unreachable: {exc}", retryable=True) from None
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
+import time
 from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
 app = typer.Typer(help="Local emulators of Salesforce and NetSuite.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -43,3 +46,61 @@ def up(
     finally:
         sandbox.stop()
         console.print("sandbox stopped")
+
+
+def _endpoints(data_dir: Path) -> dict:
+    endpoints_file = data_dir / "endpoints.json"
+    if not endpoints_file.exists():
+        console.print(
+            f"[bold red]No running sandbox: {endpoints_file} is missing.[/] Start one with `sfns sandbox up`."
+        )
+        raise typer.Exit(code=1)
+    return json.loads(endpoints_file.read_text())
+
+
+@app.command()
+def seed(
+    data_dir: Path = typer.Option(DEFAULT_DIR, help="Data dir of the running sandbox."),
+    seed: int = typer.Option(7, help="Same seed, same distributor."),
+) -> None:
+    """Load a believable distributor into both running sandboxes (items and SKUs match across systems)."""
+    from sfns_pipeline.sandbox.netsuite.seed import seed_netsuite
+    from sfns_pipeline.sandbox.salesforce.seed import seed_salesforce
+
+    endpoints = _endpoints(data_dir)
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        netsuite = seed_netsuite(endpoints, seed, progress)
+        salesforce = seed_salesforce(endpoints, seed, progress)
+    console.print(f"NetSuite: {netsuite.get('items')} items, {len(netsuite.get('customers', []))} customers")
+    console.print("Salesforce: " + ", ".join(f"{count} {name}" for name, count in salesforce.items()))
+
+
+@app.command()
+def simulate(
+    data_dir: Path = typer.Option(DEFAULT_DIR, help="Data dir of the running sandbox."),
+    rounds: int = typer.Option(0, help="Rounds to run (0 = until Ctrl-C)."),
+    interval: float = typer.Option(20.0, help="Seconds between rounds."),
+    batch: int = typer.Option(3, help="Records touched per kind and round."),
+) -> None:
+    """Simulate sales (Salesforce) and finance (NetSuite) activity so every flow has fresh work."""
+    from sfns_pipeline.sandbox.simulate import Simulator
+
+    simulator = Simulator(_endpoints(data_dir))
+    done = 0
+    try:
+        while rounds == 0 or done < rounds:
+            done += 1
+            console.print(f"round {done}: {simulator.step(batch=batch)}")
+            if rounds == 0 or done < rounds:
+                time.sleep(interval)
+    except KeyboardInterrupt:
+        console.print("simulation stopped")

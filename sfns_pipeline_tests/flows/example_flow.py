@@ -11,7 +11,7 @@ from typing import Any
 
 import dagster as dg
 
-from sfns_pipeline.flows.reporting import claim_dead_letters, flow_tags, report_outcomes
+from sfns_pipeline.flows.reporting import claim_dead_letters, report_outcomes
 from sfns_pipeline.ledger import DeadLetter
 from sfns_pipeline.ledger.resource import LedgerResource
 from sfns_pipeline.notify.resource import MailerResource
@@ -52,7 +52,7 @@ def replay_example(context: dg.OpExecutionContext, entries: list[DeadLetter]) ->
     return [systems.upsert(entry.payload) for entry in entries]
 
 
-@dg.asset(op_tags=flow_tags(EXAMPLE_SYNC))
+@dg.asset
 def example_accounts(
     context: dg.AssetExecutionContext,
     example: dg.ResourceParam[ExampleSystems],

@@ -149,39 +149,53 @@ def run_metadata(result: dg.ExecuteInProcessResult, step: str = "writeback") -> 
     return {key: getattr(value, "value", value) for key, value in event.step_output_data.metadata.items()}
 
 
-@contextlib.contextmanager
-def customer_flow(
-    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **variables: str
-) -> Iterator[CustomerFlow]:
-    """The customer flow against ``sandbox``, with reference data (subsidiary, terms) loaded in NetSuite."""
-    recipient = f"ops-{uuid.uuid4().hex[:8]}@example.com"
-    settings = sandbox_settings(sandbox, tmp_path / "state", monkeypatch, SFNS_EMAIL_RECIPIENTS=recipient)
-    resources = build_resources(settings) | {
+def flow_resources(settings: Settings) -> dict[str, Any]:
+    """Every resource of the code location, built from ``settings`` as definitions.py builds them."""
+    return build_resources(settings) | {
         "ledger": LedgerResource.from_settings(settings),
         "mailer": MailerResource.from_settings(settings),
     }
-    with dg.build_resources({"netsuite": resources["netsuite"]}) as clients:
+
+
+def load_reference_data(netsuite: NetSuiteRestClient) -> tuple[str, dict[str, str]]:
+    """Subsidiary and payment terms in NetSuite (idempotent: keyed by externalId); their internal ids."""
+    currency = netsuite.upsert("currency", "USD", {"name": "USD", "symbol": "$"})
+    subsidiary = netsuite.upsert("subsidiary", "SUB-HQ", {"name": "Distributor HQ", "currency": {"id": currency}})
+    terms = {name: netsuite.upsert("term", f"TERM-{name.replace(' ', '-')}", {"name": name}) for name in TERMS}
+    return subsidiary, terms
+
+
+@contextlib.contextmanager
+def customer_flow(
+    sandbox: Sandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    unmapped_terms: tuple[str, ...] = (),
+    **variables: str,
+) -> Iterator[CustomerFlow]:
+    """The customer flow against ``sandbox`` with NetSuite's reference data loaded and mapped in the settings
+    (except ``unmapped_terms``); ``variables`` are further ``SFNS_*`` settings."""
+    recipient = f"ops-{uuid.uuid4().hex[:8]}@example.com"
+    settings = sandbox_settings(sandbox, tmp_path / "state", monkeypatch, SFNS_EMAIL_RECIPIENTS=recipient)
+    with dg.build_resources({"netsuite": flow_resources(settings)["netsuite"]}) as clients:
         netsuite = clients.netsuite.get_client()
-        currency = netsuite.upsert("currency", "USD", {"name": "USD", "symbol": "$"})
-        subsidiary = netsuite.upsert("subsidiary", "SUB-HQ", {"name": "Distributor HQ", "currency": {"id": currency}})
-        terms = {name: netsuite.upsert("term", f"TERM-{name.replace(' ', '-')}", {"name": name}) for name in TERMS}
+        subsidiary, terms = load_reference_data(netsuite)
+        mapped = {name: internal_id for name, internal_id in terms.items() if name not in unmapped_terms}
         settings = sandbox_settings(
             sandbox,
             tmp_path / "state",
             monkeypatch,
-            SFNS_EMAIL_RECIPIENTS=recipient,
-            SFNS_CUSTOMER_SYNC_SUBSIDIARY_ID=subsidiary,
-            SFNS_CUSTOMER_SYNC_PAYMENT_TERMS=json.dumps(terms),
-            **variables,
+            **{
+                "SFNS_CUSTOMER_SYNC_SUBSIDIARY_ID": subsidiary,
+                "SFNS_CUSTOMER_SYNC_PAYMENT_TERMS": json.dumps(mapped),
+                **variables,
+            },
         )
-        resources = build_resources(settings) | {
-            "ledger": LedgerResource.from_settings(settings),
-            "mailer": MailerResource.from_settings(settings),
-        }
         yield CustomerFlow(
             sandbox=sandbox,
             settings=settings,
-            resources=resources,
+            resources=flow_resources(settings),
             sales=sales_user(sandbox),
             netsuite=netsuite,
             recipient=recipient,

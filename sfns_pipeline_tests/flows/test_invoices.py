@@ -74,7 +74,8 @@ def test_salesforce_rejecting_2_of_50_lands_48_mails_once_and_retries_them(harne
     known = harness.customer()
     billed = harness.bill(known, 48)
     unknown = harness.customer(in_salesforce=False)  # its Account is not in Salesforce yet
-    rejected = [b.invoice_id for b in harness.bill(unknown, 2, in_salesforce=False)]
+    billed_unknown = harness.bill(unknown, 2, in_salesforce=False)
+    rejected = [b.invoice_id for b in billed_unknown]
 
     first = harness.materialize(invoice_defs, key(window))
     stats = metadata(first, ASSET)
@@ -90,11 +91,8 @@ def test_salesforce_rejecting_2_of_50_lands_48_mails_once_and_retries_them(harne
     assert not check.passed and check.severity is dg.AssetCheckSeverity.WARN
     assert check.metadata["drifted_ids"].value == sorted(rejected, key=int)
 
-    # The Account arrives in Salesforce; the next run of any window retries the dead letters.
-    (result,) = harness.salesforce().upsert(
-        "Account", [{"NetSuite_Customer_Id__c": unknown, "Name": "Late account"}], key="NetSuite_Customer_Id__c"
-    )
-    assert result.success
+    # The Account and its Orders arrive in Salesforce; the next run of any window retries the dead letters.
+    harness.sync_parents(unknown, billed_unknown)
     retry = harness.materialize(invoice_defs, key(window + timedelta(hours=1)))
     retry_stats = metadata(retry, ASSET)
     assert (retry_stats["dead_letters_retried"], retry_stats["created"], retry_stats["failed"]) == (2, 2, 0)
@@ -126,7 +124,9 @@ def test_single_run_backfill_over_a_range_of_windows(harness):
 def test_netsuite_clock_skew_never_loses_records(harness, netsuite_ahead_minutes):
     """The windows a tick requests follow NetSuite's clock (read from its Date header), never the host's."""
     skew = timedelta(minutes=netsuite_ahead_minutes)
-    host = datetime(2026, 3, 5, 9, 20, 30, tzinfo=UTC) + (timedelta(days=1) if netsuite_ahead_minutes > 0 else timedelta())
+    host = datetime(2026, 3, 5, 9, 20, 30, tzinfo=UTC) + (
+        timedelta(days=1) if netsuite_ahead_minutes > 0 else timedelta()
+    )
     customer = harness.customer()
     netsuite = harness.netsuite()
     cursor = WatermarkCursor(next_window=key(host - timedelta(hours=1)))
@@ -148,7 +148,12 @@ def test_netsuite_clock_skew_never_loses_records(harness, netsuite_ahead_minutes
             harness.materialize(invoice_defs, window_key)
     # Every invoice whose window NetSuite has closed by the last tick is in Salesforce.
     closed_until = invoice_windows.time_window_for_partition_key(requested[-1]).end
-    expected = [i for i in landed if harness.backend.get("invoice", internal_id=i)["lastModifiedDate"] < closed_until.strftime("%Y-%m-%dT%H:%M:%SZ")]
+    expected = [
+        i
+        for i in landed
+        if harness.backend.get("invoice", internal_id=i)["lastModifiedDate"]
+        < closed_until.strftime("%Y-%m-%dT%H:%M:%SZ")
+    ]
     assert len(expected) >= 5
     assert set(harness.records(INVOICES, expected)) == set(expected)
     assert len(requested) == len(set(requested))
@@ -173,8 +178,11 @@ def test_dst_fall_back_hour_in_the_account_time_zone(harness):
 def test_replay_from_setting_reuses_the_flow_without_code(harness):
     settings = InvoiceSyncSettings(start=datetime(2026, 3, 6), replay_from=datetime(2026, 3, 6, 12, 20))
     defs = build_transaction_sync(replace(invoice_sync, settings=settings))
+    definitions = dg.Definitions(assets=[defs.source, defs.asset], sensors=[defs.sensor])
     with dg.build_sensor_context(
-        cursor=WatermarkCursor(next_window="2026-03-07-00:00").to_json(), resources=harness.resources
+        cursor=WatermarkCursor(next_window="2026-03-07-00:00").to_json(),
+        resources=harness.resources,
+        definitions=definitions,
     ) as context:
         result = defs.sensor.evaluate_tick(context)
     assert result.run_requests[0].partition_key == "2026-03-06-12:15"

@@ -100,9 +100,7 @@ def test_sensor_run_keys_are_stable_and_cursor_advances():
     assert len(first.run_requests) == settings.max_windows_per_tick
     assert first.run_requests[0].run_key == "invoices:2026-12-03-09:00:g0"
     # the same tick evaluated twice (cursor not saved) asks for the same run keys: Dagster dedupes them
-    assert [r.run_key for r in sensor.evaluate_tick(context()).run_requests] == [
-        r.run_key for r in first.run_requests
-    ]
+    assert [r.run_key for r in sensor.evaluate_tick(context()).run_requests] == [r.run_key for r in first.run_requests]
     second = sensor.evaluate_tick(context(first.cursor))
     assert second.run_requests[0].partition_key == invoice_windows.get_next_partition_key(
         first.run_requests[-1].partition_key

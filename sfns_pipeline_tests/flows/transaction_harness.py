@@ -90,15 +90,16 @@ class Harness:
         """A NetSuite customer (USD) and, unless told otherwise, its Salesforce Account linked by NetSuite id."""
         subsidiary = self._ref("subsidiary", {"name": "Distribution HQ"})
         currency = self._ref("currency", {"name": "US Dollar", "symbol": "USD"})
-        name = f"Customer {uuid.uuid4().hex[:8]}"
         customer = self.backend.create(
-            "customer", {"companyName": name, "subsidiary": {"id": subsidiary}, "currency": {"id": currency}}
+            "customer",
+            {
+                "companyName": f"Customer {uuid.uuid4().hex[:8]}",
+                "subsidiary": {"id": subsidiary},
+                "currency": {"id": currency},
+            },
         )
         if in_salesforce:
-            (result,) = self.salesforce().upsert(
-                "Account", [{"NetSuite_Customer_Id__c": customer, "Name": name}], key="NetSuite_Customer_Id__c"
-            )
-            assert result.success, result
+            self.sync_parents(customer, [])
         return customer
 
     def bill(
@@ -108,24 +109,34 @@ class Harness:
         item = self._ref("inventoryItem", {"itemId": "SKU-WIDGET", "basePrice": rate})
         billed = []
         for _ in range(count):
-            order = self.backend.create(
-                "salesOrder",
-                {"entity": {"id": customer}, "item": {"items": [{"item": {"id": item}, "quantity": quantity, "rate": rate}]}},
-            )
+            lines = [{"item": {"id": item}, "quantity": quantity, "rate": rate}]
+            order = self.backend.create("salesOrder", {"entity": {"id": customer}, "item": {"items": lines}})
             self.backend.fulfill_sales_order(order)
             billed.append(Billed(order, self.backend.bill_sales_order(order)))
-        if not in_salesforce:
-            return billed
-        account = self.salesforce().query(
-            f"SELECT Id FROM Account WHERE NetSuite_Customer_Id__c = '{int(customer)}'"  # noqa: S608 - an int
-        )[0]["Id"]
+        if in_salesforce:
+            self.sync_parents(customer, billed)
+        return billed
+
+    def sync_parents(self, customer: str, billed: Sequence[Billed]) -> None:
+        """What the customer and order flows would have written: the Account and Orders with their NetSuite ids."""
+        salesforce = self.salesforce()
+        (account,) = salesforce.upsert(
+            "Account",
+            [{"NetSuite_Customer_Id__c": customer, "Name": f"Account of {customer}"}],
+            key="NetSuite_Customer_Id__c",
+        )
+        assert account.success, account
         orders = [
-            {"NetSuite_Order_Id__c": b.order_id, "AccountId": account, "EffectiveDate": "2026-01-05", "Status": "Draft"}
+            {
+                "NetSuite_Order_Id__c": b.order_id,
+                "AccountId": account.id,
+                "EffectiveDate": "2026-01-05",
+                "Status": "Draft",
+            }
             for b in billed
         ]
-        results = self.salesforce().upsert("Order", orders, key="NetSuite_Order_Id__c")
+        results = salesforce.upsert("Order", orders, key="NetSuite_Order_Id__c")
         assert all(r.success for r in results), results
-        return billed
 
     def pay(self, customer: str, invoice: str, amount: float) -> str:
         """A customer payment applied to one invoice."""

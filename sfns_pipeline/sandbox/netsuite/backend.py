@@ -77,6 +77,7 @@ class NetSuiteBackend:
         self.time = account_time or AccountTime()
         self.schema = schema or account_schema()
         self.engine = sa.create_engine(f"sqlite:///{database}", connect_args={"check_same_thread": False})
+        sa.event.listen(self.engine, "connect", _tune_sqlite)
         self.metadata = build_metadata(self.schema)
         self.metadata.create_all(self.engine)
         self._lock = threading.RLock()  # SQLite has one writer; one lock keeps reads consistent with writes
@@ -772,6 +773,14 @@ class NetSuiteBackend:
             "total": doc["foreigntotal"],
             "due": doc["foreignamountunpaid"],
         }
+
+
+def _tune_sqlite(dbapi_connection, _record) -> None:
+    # WAL without fsync on every commit: a sandbox survives restarts, it need not survive power loss.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 def _custom_scalar(value: Any) -> Any:

@@ -119,11 +119,16 @@ class SalesforceBackend:
         self.lock = threading.RLock()
         self._records: dict[str, dict[str, Any]] = {}
         self._by_type: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+        # (sobject, field) -> lower-cased value -> ids: external ids and unique fields, built on first use
+        self._indexes: dict[tuple[str, str], dict[Any, set[str]]] = {}
         self._meta = store.meta()
         self._dirty_meta: dict[str, str] = {}
         for record_id, sobject, data in store.load_records():
             self._records[record_id] = data
             self._by_type[sobject][record_id] = data
+        self._rollup_fields = [
+            (obj, f) for obj in org.objects.values() for f in obj.fields.values() if "sum" in (f.calculated or {})
+        ]
         self.org_id = self._meta_value("org_id", lambda: make_id("00D", 1))
         self.actors = self._ensure_users()
         self._ensure_standard_price_book()
@@ -214,8 +219,33 @@ class SalesforceBackend:
             record = (batch.get(record_id) if batch else self._records.get(record_id)) if record_id else None
             return [record] if record and record_id[:3] == obj.key_prefix and not record["IsDeleted"] else []
         wanted = _match_key(value)
-        source = batch.records_of(obj.name) if batch else self._by_type.get(obj.name, {}).values()
+        if fdef.external_id or fdef.unique or fdef.id_lookup:
+            committed = self._index(obj.name, fdef.name).get(wanted, set())
+            source = [batch.get(i) if batch else self._records[i] for i in sorted(committed)]
+            if batch is not None:
+                source += [r for i, r in batch.staged.items() if i not in committed and i[:3] == obj.key_prefix]
+        else:
+            source = batch.records_of(obj.name) if batch else self._by_type.get(obj.name, {}).values()
         return [r for r in source if not r["IsDeleted"] and _match_key(r.get(fdef.name)) == wanted]
+
+    def _index(self, sobject: str, field_name: str) -> dict[Any, set[str]]:
+        key = (sobject, field_name)
+        if key not in self._indexes:
+            index: dict[Any, set[str]] = defaultdict(set)
+            for record_id, record in self._by_type.get(sobject, {}).items():
+                if record.get(field_name) is not None:
+                    index[_match_key(record[field_name])].add(record_id)
+            self._indexes[key] = index
+        return self._indexes[key]
+
+    def _reindex(self, sobject: str, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
+        for (indexed_type, field_name), index in self._indexes.items():
+            if indexed_type != sobject:
+                continue
+            if old is not None and old.get(field_name) is not None:
+                index[_match_key(old[field_name])].discard(old["Id"])
+            if new.get(field_name) is not None:
+                index[_match_key(new[field_name])].add(new["Id"])
 
     def external_id_field(self, obj: ObjectDef, name: str) -> FieldDef:
         """The field to upsert or look up by; 404 when unknown, 400 when not an external id."""
@@ -566,14 +596,43 @@ class SalesforceBackend:
         if not batch.writes:
             self.store.put_meta(self._take_dirty_meta())
             return
+        changed: dict[str, tuple[str, str, dict[str, Any]]] = {}
         for write in batch.writes:
-            self._records[write.record_id] = write.after
-            self._by_type[write.sobject][write.record_id] = write.after
-        changed = {w.record_id: (w.record_id, w.sobject, w.after) for w in batch.writes}
+            self._put(write.sobject, write.after)
+            changed[write.record_id] = (write.record_id, write.sobject, write.after)
+        for parent in self._roll_up(batch.writes):
+            changed[parent["Id"]] = (parent["Id"], self.org.by_prefix(parent["Id"][:3]).name, parent)
         self.store.save_records(changed.values(), self._take_dirty_meta())
         if run_triggers:
             for write in batch.writes:
                 self._run_triggers(write)
+
+    def _put(self, sobject: str, record: dict[str, Any]) -> None:
+        self._reindex(sobject, self._records.get(record["Id"]), record)
+        self._records[record["Id"]] = record
+        self._by_type[sobject][record["Id"]] = record
+
+    def _roll_up(self, writes: list[Write]) -> list[dict[str, Any]]:
+        """Recalculate the stored roll-up summaries (Order.TotalAmount) of parents whose children changed."""
+        updated: list[dict[str, Any]] = []
+        for parent_obj, fdef in self._rollup_fields:
+            relationship, child_field = fdef.calculated["sum"]
+            rel = parent_obj.child(relationship)
+            changed = [record for w in writes if w.sobject == rel.child for record in (w.before or {}, w.after)]
+            totals = dict.fromkeys({record[rel.field] for record in changed if record.get(rel.field)}, 0.0)
+            if not totals:
+                continue
+            child_obj = self.org.object(rel.child)
+            child_fdef = child_obj.field(child_field)
+            for child in self._by_type.get(rel.child, {}).values():
+                if child.get(rel.field) in totals and not child["IsDeleted"]:
+                    totals[child[rel.field]] += self.value(child_obj, child, child_fdef) or 0.0
+            for parent_id, total in totals.items():
+                if parent_id in self._records:
+                    parent = {**self._records[parent_id], fdef.name: round(total, 2)}
+                    self._put(parent_obj.name, parent)
+                    updated.append(parent)
+        return updated
 
     def _run_triggers(self, write: Write) -> None:
         for trigger in self.org.triggers_for(write.sobject, write.operation):
@@ -616,11 +675,13 @@ class SalesforceBackend:
             if all(v is None for v in parts.values()):
                 return None
             return {part[0].lower() + part[1:]: value for part, value in parts.items()}
+        if fdef.calculated and "sum" not in fdef.calculated:  # roll-up summaries are stored, as in Salesforce
+            return self._calculate(record, fdef.calculated)
         if fdef.calculated:
-            return self._calculate(obj, record, fdef.calculated)
+            return record.get(fdef.name) or 0.0
         return record.get(fdef.name)
 
-    def _calculate(self, obj: ObjectDef, record: dict[str, Any], formula: dict[str, list[str]]) -> Any:
+    def _calculate(self, record: dict[str, Any], formula: dict[str, list[str]]) -> Any:
         if "product" in formula:
             factors = [record.get(name) for name in formula["product"]]
             if any(f is None for f in factors):
@@ -631,16 +692,7 @@ class SalesforceBackend:
             return round(result, 2)
         if "concat" in formula:
             return " ".join(str(record[n]) for n in formula["concat"] if record.get(n)) or None
-        relationship, child_field = formula["sum"]
-        rel = obj.child(relationship)
-        child_obj = self.org.object(rel.child)
-        fdef = child_obj.field(child_field)
-        total = sum(
-            self.value(child_obj, child, fdef) or 0
-            for child in self._by_type.get(rel.child, {}).values()
-            if child.get(rel.field) == record["Id"] and not child["IsDeleted"]
-        )
-        return round(float(total), 2)
+        raise ValueError(f"unknown formula {formula}")
 
     def render(self, obj: ObjectDef, record: dict[str, Any], version: str) -> dict[str, Any]:
         """A whole record in the REST shape: ``attributes`` then every field."""

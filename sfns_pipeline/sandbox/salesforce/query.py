@@ -7,14 +7,14 @@ Salesforce's caret message, never an empty result. Text comparisons are case-ins
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 
 from sfns_pipeline.sandbox.salesforce import errors
 from sfns_pipeline.sandbox.salesforce.backend import SalesforceBackend
 from sfns_pipeline.sandbox.salesforce.ids import normalize_id
-from sfns_pipeline.sandbox.salesforce.schema import NUMBER_TYPES, FieldDef, ObjectDef
+from sfns_pipeline.sandbox.salesforce.schema import NUMBER_TYPES, ChildRelationship, FieldDef, ObjectDef
 from sfns_pipeline.sandbox.salesforce.soql import (
     BoolOp,
     Comparison,
@@ -82,8 +82,7 @@ class QueryEngine:
             )
         plan = _Planner(self, soql).plan(query, obj)
         with self.backend.lock:
-            candidates = [r for r in self.backend._by_type.get(obj.name, {}).values()]
-            rows = plan.select_rows(candidates, include_deleted)
+            rows = plan.select_rows(self.backend.records_of(obj.name), include_deleted)
             if plan.count_only:
                 return QueryResult(len(rows), [])
             return QueryResult(len(rows), [plan.render(row, version, include_deleted) for row in rows])
@@ -98,6 +97,7 @@ class _Plan:
     order: list[tuple[Resolved, Any]]  # (field, OrderItem)
     where: Any
     count_only: bool
+    _children: dict[str, dict[str, list[dict]]] = field(default_factory=dict)  # relationship -> parent id -> rows
 
     def select_rows(self, candidates: list[dict], include_deleted: bool) -> list[dict]:
         rows = [r for r in candidates if (include_deleted or not r["IsDeleted"]) and self._matches(r)]
@@ -147,9 +147,7 @@ class _Plan:
                 _place(row, column, record, backend, version)
             else:
                 child_plan, relationship = column
-                children = [c for c in backend._by_type.get(child_plan.obj.name, {}).values()]
-                children = [c for c in children if c.get(relationship.field) == record["Id"]]
-                rows = child_plan.select_rows(children, include_deleted)
+                rows = child_plan.select_rows(self._children_of(relationship, record["Id"]), include_deleted)
                 row[relationship.name] = (
                     {
                         "totalSize": len(rows),
@@ -160,6 +158,15 @@ class _Plan:
                     else None
                 )
         return row
+
+    def _children_of(self, relationship: ChildRelationship, parent_id: str) -> list[dict]:
+        """Child records of one parent, grouped once per query (one pass over the child type, not one per row)."""
+        if relationship.name not in self._children:
+            grouped: dict[str, list[dict]] = {}
+            for child in self.engine.backend.records_of(relationship.child):
+                grouped.setdefault(child.get(relationship.field), []).append(child)
+            self._children[relationship.name] = grouped
+        return self._children[relationship.name].get(parent_id, [])
 
 
 def _place(row: dict, resolved: Resolved, record: dict, backend: SalesforceBackend, version: str) -> None:

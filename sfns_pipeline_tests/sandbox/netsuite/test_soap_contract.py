@@ -10,8 +10,10 @@ from __future__ import annotations
 import copy
 import uuid
 from contextlib import ExitStack
+from datetime import date, datetime
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -173,6 +175,9 @@ def clean_wire(wire) -> WireLog:
     return wire
 
 
+DUE = date(2024, 2, 1)
+
+
 def external_id() -> str:
     return f"SF-ORDER-{uuid.uuid4().hex[:12]}"
 
@@ -207,7 +212,7 @@ def sales_order(catalog: dict[str, str], ext_id: str, **overrides) -> dict:
                 {"item": {"internalId": catalog["gadget"]}, "quantity": 1, "price": {"internalId": "-1"}, "rate": "35"},
             ]
         },
-        "customFieldList": {"custbody_sf_order_id": "801000000000001AAA", "custbody_rush": True},
+        "customFieldList": {"custbody_sf_order_id": "801000000000001AAA", "custbody_rush": True, "custbody_due": DUE},
         **overrides,
     }
 
@@ -232,7 +237,11 @@ def test_upsert_and_get_sales_order_round_trip(real_wsdl_client, catalog, clean_
     assert first["customFieldList"] == {"custcol_sf_order_item_id": "802000000000001AAA"}
     assert (second["rate"], second["amount"]) == ("35", 35.0)
     assert order["total"] == 94.97
-    assert order["customFieldList"] == {"custbody_sf_order_id": "801000000000001AAA", "custbody_rush": True}
+    assert order["customFieldList"] == {
+        "custbody_sf_order_id": "801000000000001AAA",
+        "custbody_rush": True,
+        "custbody_due": datetime(2024, 2, 1, tzinfo=ZoneInfo("America/Los_Angeles")),
+    }
     clean_wire.assert_valid(real_schema)
 
 

@@ -13,6 +13,7 @@ shows date fields over SOAP (netsuite-facts.md §2.5).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -39,6 +40,7 @@ ORDER_STATUSES = {
     "_closed": "H",
 }
 _ORDER_STATUS_ENUMS = {letter: enum for enum, letter in ORDER_STATUSES.items()}
+_REST_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 CUSTOM_FIELD_TYPES: dict[type, str] = {
     bool: "BooleanCustomFieldRef",  # before int: bool is an int
@@ -234,6 +236,12 @@ def _invalid(value: Any, name: str) -> NetSuiteError:
     return NetSuiteError("INVALID_FLD_VALUE", f"Invalid Field Value {value} for the following field: {name}", name)
 
 
+def rest_date(value: str) -> str:
+    """A SOAP dateTime as the REST date it stands for: the Pacific calendar day (no zone = Pacific)."""
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return (moment if moment.tzinfo else moment.replace(tzinfo=PACIFIC)).astimezone(PACIFIC).date().isoformat()
+
+
 # -- XML -> REST ----------------------------------------------------------------------------------------------------
 
 
@@ -254,7 +262,7 @@ def _custom_value(element: etree._Element, ns: Namespaces) -> Any:
         "BooleanCustomFieldRef": lambda: text.strip() in ("true", "1"),
         "LongCustomFieldRef": lambda: int(text),
         "DoubleCustomFieldRef": lambda: float(text),
-        "DateCustomFieldRef": lambda: text.strip(),
+        "DateCustomFieldRef": lambda: rest_date(text.strip()),
         "SelectCustomFieldRef": lambda: _ref_to_rest(value),
     }
     return readers[type_name]()
@@ -352,7 +360,10 @@ def _render_custom_fields(parent: etree._Element, namespace: str, values: dict[s
         return
     holder = etree.SubElement(parent, f"{{{namespace}}}customFieldList")  # the record's namespace; its children core
     for script_id, value in customs:
-        type_name = next(name for python_type, name in CUSTOM_FIELD_TYPES.items() if isinstance(value, python_type))
+        if isinstance(value, str) and _REST_DATE.match(value):
+            type_name, value = "DateCustomFieldRef", soap_date(value)  # REST shows date custom fields as 2024-01-20
+        else:
+            type_name = next(name for python_type, name in CUSTOM_FIELD_TYPES.items() if isinstance(value, python_type))
         custom = etree.SubElement(holder, f"{{{ns.core}}}customField", scriptId=script_id)
         custom.set(f"{{{XSI_NS}}}type", f"platformCore:{type_name}")
         element = etree.SubElement(custom, f"{{{ns.core}}}value")
