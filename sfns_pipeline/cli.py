@@ -17,7 +17,7 @@ from rich.console import Console
 
 from sfns_pipeline.ledger import cli as ledger_cli
 from sfns_pipeline.sandbox import cli as sandbox_cli
-from sfns_pipeline.sandbox_profile import sandbox_environment
+from sfns_pipeline.sandbox_profile import apply_sandbox_environment, sandbox_environment
 from sfns_pipeline.settings import SettingsError, get_settings
 
 app = typer.Typer(
@@ -43,12 +43,30 @@ def settings_or_exit():
 @app.command()
 def settings() -> None:
     """Validate the configuration and print it (secrets masked)."""
+    apply_sandbox_environment()
     loaded = settings_or_exit()
     Console().print_json(loaded.model_dump_json(indent=2))
 
 
 def main() -> None:  # pragma: no cover - console-script entry
     app()
+
+
+@app.command()
+def doctor() -> None:
+    """Check that Salesforce, the Pub/Sub API, NetSuite, the ledger and SMTP answer with the configured settings."""
+    from rich.table import Table
+
+    from sfns_pipeline.doctor import run_checks
+
+    apply_sandbox_environment()
+    results = run_checks(settings_or_exit())
+    table = Table("check", "", "detail", title="sfns doctor")
+    for result in results:
+        table.add_row(result.name, "[green]ok[/]" if result.ok else "[bold red]FAILED[/]", result.detail)
+    Console().print(table)
+    if not all(result.ok for result in results):
+        raise typer.Exit(code=1)
 
 
 @app.command()

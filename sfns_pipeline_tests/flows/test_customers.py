@@ -4,7 +4,6 @@ Both sandboxes run in-process (real HTTPS, gRPC, TBA); the sensor is evaluated w
 ``build_sensor_context`` and its runs executed with ``execute_in_process``, as the daemon would.
 """
 
-import json
 import math
 from datetime import UTC, datetime, timedelta
 
@@ -188,7 +187,7 @@ def test_an_unmapped_payment_term_fails_one_record_and_sends_one_email(sandbox, 
 
 def test_the_writeback_does_not_trigger_another_sync(flow):
     cursor = flow.pin()
-    account_id = flow.create_account()
+    flow.create_account()
     cursor, (result,) = flow.sync(cursor)
     assert run_metadata(result)["created"] == 1
 

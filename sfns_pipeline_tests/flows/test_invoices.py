@@ -175,15 +175,56 @@ def test_dst_fall_back_hour_in_the_account_time_zone(harness):
     assert records[early.invoice_id]["NetSuite_Last_Modified__c"].startswith("2026-11-01T08:40")
 
 
-def test_replay_from_setting_reuses_the_flow_without_code(harness):
-    settings = InvoiceSyncSettings(start=datetime(2026, 3, 6), replay_from=datetime(2026, 3, 6, 12, 20))
-    defs = build_transaction_sync(replace(invoice_sync, settings=settings))
-    definitions = dg.Definitions(assets=[defs.source, defs.asset], sensors=[defs.sensor])
-    with dg.build_sensor_context(
-        cursor=WatermarkCursor(next_window="2026-03-07-00:00").to_json(),
-        resources=harness.resources,
-        definitions=definitions,
-    ) as context:
-        result = defs.sensor.evaluate_tick(context)
-    assert result.run_requests[0].partition_key == "2026-03-06-12:15"
-    assert result.run_requests[0].run_key == "invoice_sync:2026-03-06-12:15:g1"
+# -- the watermark sensor, evaluated with build_sensor_context against NetSuite's (moved) clock ---------------
+DAY = datetime(2026, 3, 6, tzinfo=UTC)
+
+
+def sensor_defs(**settings):
+    return build_transaction_sync(
+        replace(invoice_sync, settings=InvoiceSyncSettings(start=datetime(2026, 3, 6, 9, 0), **settings))
+    )
+
+
+def test_sensor_first_start_steady_state_and_a_tick_evaluated_twice(harness):
+    defs = sensor_defs()
+    harness.at(DAY + timedelta(hours=10, minutes=8, seconds=30))
+    first = sensor_tick(harness, defs)
+    assert [r.partition_key for r in first.run_requests] == [
+        "2026-03-06-09:00", "2026-03-06-09:15", "2026-03-06-09:30", "2026-03-06-09:45"
+    ]  # fmt: skip
+    assert [r.run_key for r in first.run_requests][0] == "invoice_sync:2026-03-06-09:00:g0"
+    # The cursor was not saved (say the tick timed out): evaluated again, it asks for the same run keys,
+    # which Dagster launches only once.
+    twice = sensor_tick(harness, defs)
+    assert [r.run_key for r in twice.run_requests] == [r.run_key for r in first.run_requests]
+
+    harness.at(DAY + timedelta(hours=10, minutes=16, seconds=30))  # 10:00-10:15 closes at 10:17 NetSuite time
+    quiet = sensor_tick(harness, defs, first.cursor)
+    assert quiet.run_requests == [] and "no closed window" in quiet.skip_message
+    harness.at(DAY + timedelta(hours=10, minutes=17, seconds=30))
+    steady = sensor_tick(harness, defs, quiet.cursor)
+    assert [r.partition_key for r in steady.run_requests] == ["2026-03-06-10:00"]
+
+
+def test_sensor_replay_from_setting_rewinds_once_with_fresh_run_keys(harness):
+    defs = sensor_defs(replay_from=datetime(2026, 3, 6, 9, 20), max_windows_per_tick=3)
+    harness.at(DAY + timedelta(hours=11, minutes=3))
+    caught_up = WatermarkCursor(next_window="2026-03-06-11:00").to_json()  # everything up to 11:00 was read
+    replayed = sensor_tick(harness, defs, caught_up)
+    assert replayed.run_requests[0].partition_key == "2026-03-06-09:15"
+    assert replayed.run_requests[0].run_key == "invoice_sync:2026-03-06-09:15:g1"  # never launched before
+    cursor = WatermarkCursor.from_json(replayed.cursor)
+    assert cursor.replay_applied == "2026-03-06T09:20:00"
+    # Applied once: the next tick carries on from where the replay got to.
+    after = sensor_tick(harness, defs, replayed.cursor)
+    assert after.run_requests[0].partition_key == invoice_windows.get_next_partition_key(
+        replayed.run_requests[-1].partition_key
+    )
+
+
+def sensor_tick(harness, defs, cursor=None):
+    definitions = dg.Definitions(
+        assets=[defs.source, defs.asset], asset_checks=[defs.check], sensors=[defs.sensor], resources=harness.resources
+    )
+    with dg.build_sensor_context(cursor=cursor, definitions=definitions, resources=harness.resources) as context:
+        return defs.sensor.evaluate_tick(context)

@@ -17,7 +17,7 @@ runner = CliRunner()
 def ledger_url(tmp_path, monkeypatch) -> str:
     url = f"sqlite:///{tmp_path}/ledger.db"
     monkeypatch.setenv("SFNS_LEDGER_URL", url)
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))  # the retry's run is recorded here, not in the project
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)  # an ephemeral instance: nothing written to the project
     monkeypatch.delenv("SFNS_EMAIL_SMTP_HOST", raising=False)
     monkeypatch.setenv("COLUMNS", "200")  # a wide terminal: table cells on one line each
     # The replay job runs in the real code location, whose resources resolve their secrets at launch.

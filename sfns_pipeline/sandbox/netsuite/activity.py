@@ -41,7 +41,9 @@ class NetSuiteActivity:
     def fulfil(self, sales_order_id: str, tracking_numbers: list[str] | None = None) -> str:
         """Ship everything still open on an order; returns the item fulfilment's id."""
         numbers = tracking_numbers or [f"1Z{self.rng.randrange(10**15):015d}"]
-        return self.client.transform("salesOrder", sales_order_id, "itemFulfillment", {"trackingNumbers": ",".join(numbers)})
+        return self.client.transform(
+            "salesOrder", sales_order_id, "itemFulfillment", {"trackingNumbers": ",".join(numbers)}
+        )
 
     def bill(self, sales_order_id: str) -> str:
         """Invoice what was shipped and not yet billed; returns the invoice's id."""

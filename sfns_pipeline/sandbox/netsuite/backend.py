@@ -158,7 +158,9 @@ class NetSuiteBackend:
                 return str(self._row(conn, record, external_id=key[4:])["id"])
             return str(self._row(conn, record, internal_id=key)["id"])
 
-    def list_ids(self, record_type: str, where: sa.ColumnElement | None, *, limit: int, offset: int) -> tuple[list[str], int]:
+    def list_ids(
+        self, record_type: str, where: sa.ColumnElement | None, *, limit: int, offset: int
+    ) -> tuple[list[str], int]:
         """One page of internal ids (ascending) matching ``where``, and the total count."""
         record = self._record_type(record_type)
         table = self.metadata.tables[record.table]
@@ -188,18 +190,25 @@ class NetSuiteBackend:
         with self.transaction() as conn:
             order = self._row(conn, order_type, internal_id=sales_order_id)
             open_lines = [
-                line for line in self._lines(conn, order["id"]) if (line["quantity"] or 0) > (line["quantityshiprecv"] or 0)
+                line
+                for line in self._lines(conn, order["id"])
+                if (line["quantity"] or 0) > (line["quantityshiprecv"] or 0)
             ]
             if not open_lines or order["status"] in ("SalesOrd:C", "SalesOrd:H"):
                 raise NetSuiteError("USER_ERROR", "You have no lines to fulfill on this order.")
             fields = {
                 "entity": {"id": str(order["entity"])},
                 "memo": f"Fulfilment of {order['tranid']}",
-                "item": {"items": [
-                    {"item": {"id": str(line["item"])}, "quantity": line["quantity"] - (line["quantityshiprecv"] or 0),
-                     "orderLine": line["linesequencenumber"]}
-                    for line in open_lines
-                ]},  # fmt: skip
+                "item": {
+                    "items": [
+                        {
+                            "item": {"id": str(line["item"])},
+                            "quantity": line["quantity"] - (line["quantityshiprecv"] or 0),
+                            "orderLine": line["linesequencenumber"],
+                        }
+                        for line in open_lines
+                    ]
+                },
             }
             if tracking_numbers:
                 fields["trackingNumbers"] = ",".join(tracking_numbers)
@@ -221,9 +230,10 @@ class NetSuiteBackend:
         with self.transaction() as conn:
             order = self._row(conn, order_type, internal_id=sales_order_id)
             billable = [
-                line for line in self._lines(conn, order["id"])
+                line
+                for line in self._lines(conn, order["id"])
                 if (line["quantityshiprecv"] or 0) > (line["quantitybilled"] or 0)
-            ]  # fmt: skip
+            ]
             if not billable:
                 raise NetSuiteError("USER_ERROR", "There are no fulfilled lines to bill on this order.")
             invoice_lines = []
@@ -246,7 +256,9 @@ class NetSuiteBackend:
             invoice_id = self._create(conn, self.schema.record_types["invoice"], fields, None, created_from=order["id"])
             lines = self.metadata.tables["transactionline"]
             for line in billable:
-                conn.execute(lines.update().where(lines.c.id == line["id"]).values(quantitybilled=line["quantityshiprecv"]))
+                conn.execute(
+                    lines.update().where(lines.c.id == line["id"]).values(quantitybilled=line["quantityshiprecv"])
+                )
             self._link(conn, order["id"], invoice_id, "OrdBill", None)
             self._refresh_order_status(conn, order["id"])
             return str(invoice_id)
@@ -263,9 +275,14 @@ class NetSuiteBackend:
                     {"item": {"id": str(line["item"])}, "quantity": line["quantity"], "rate": line["rate"]}
                     for line in self._lines(conn, invoice["id"])
                 ]
-            fields = {"entity": {"id": str(invoice["entity"])}, "memo": memo or f"Credit for {invoice['tranid']}",
-                      "item": {"items": items}}  # fmt: skip
-            memo_id = self._create(conn, self.schema.record_types["creditMemo"], fields, None, created_from=invoice["id"])
+            fields = {
+                "entity": {"id": str(invoice["entity"])},
+                "memo": memo or f"Credit for {invoice['tranid']}",
+                "item": {"items": items},
+            }
+            memo_id = self._create(
+                conn, self.schema.record_types["creditMemo"], fields, None, created_from=invoice["id"]
+            )
             return str(memo_id)
 
     def refund_credit_memo(self, credit_memo_id: str, *, amount: float | None = None) -> str:
@@ -275,9 +292,16 @@ class NetSuiteBackend:
             memo = self._row(conn, memo_type, internal_id=credit_memo_id)
             fields = {
                 "customer": {"id": str(memo["entity"])},
-                "apply": {"items": [{"doc": {"id": str(memo["id"])}, "apply": True,
-                                     "amount": amount if amount is not None else memo["foreignamountunpaid"]}]},
-            }  # fmt: skip
+                "apply": {
+                    "items": [
+                        {
+                            "doc": {"id": str(memo["id"])},
+                            "apply": True,
+                            "amount": amount if amount is not None else memo["foreignamountunpaid"],
+                        }
+                    ]
+                },
+            }
             return str(self._create(conn, self.schema.record_types["customerRefund"], fields, None))
 
     # ------------------------------------------------------------------------------------------------
@@ -375,7 +399,9 @@ class NetSuiteBackend:
             raise NetSuiteError("INVALID_KEY_OR_REF", "A customer cannot be its own parent.", "parent")
         table = self.metadata.tables[record.table]
         conn.execute(
-            table.update().where(table.c.id == row["id"]).values(**values, _extra=json.dumps(merged), lastmodifieddate=self._now())
+            table.update()
+            .where(table.c.id == row["id"])
+            .values(**values, _extra=json.dumps(merged), lastmodifieddate=self._now())
         )
         current = {**row, **values}
         if record.lines and fields.get(record.lines) is not None:
@@ -414,7 +440,9 @@ class NetSuiteBackend:
             if missing:
                 raise NetSuiteError("USER_ERROR", f"Please enter value(s) for: {', '.join(missing)}", missing[0])
         else:
-            cleared = [f.name for f in record.fields.values() if f.required and f.column in values and values[f.column] is None]
+            cleared = [
+                f.name for f in record.fields.values() if f.required and f.column in values and values[f.column] is None
+            ]
             if cleared:
                 raise NetSuiteError("USER_ERROR", f"Please enter value(s) for: {', '.join(cleared)}", cleared[0])
         return values, extra
@@ -487,14 +515,19 @@ class NetSuiteBackend:
         customer = conn.execute(sa.select(customers).where(customers.c.id == values.get("entity"))).mappings().first()
         if customer is not None:
             for column in ("subsidiary", "currency", "terms"):
-                if column in table.c and values.get(column) is None and customer[column] is not None and column in (
-                    f.column for f in record.fields.values()
+                if (
+                    column in table.c
+                    and values.get(column) is None
+                    and customer[column] is not None
+                    and column in (f.column for f in record.fields.values())
                 ):
                     out[column] = customer[column]
         if record.type_code == "CustInvc":
             terms = self.metadata.tables["term"]
             term_id = values.get("terms") or out.get("terms")
-            days = conn.execute(sa.select(terms.c.daysuntilnetdue).where(terms.c.id == term_id)).scalar() if term_id else 0
+            days = (
+                conn.execute(sa.select(terms.c.daysuntilnetdue).where(terms.c.id == term_id)).scalar() if term_id else 0
+            )
             trandate = values.get("trandate") or out["trandate"]
             due = self.time.local_date(trandate) + timedelta(days=days or 0)
             out["duedate"] = self.time.store_date(due)
@@ -533,7 +566,9 @@ class NetSuiteBackend:
             for required in ("item", "quantity"):
                 if values.get(self.schema.line_fields[required].column) is None:
                     raise NetSuiteError(
-                        "USER_ERROR", f"Please enter value(s) for: {required}", f"{record.lines}.items[{index}].{required}"
+                        "USER_ERROR",
+                        f"Please enter value(s) for: {required}",
+                        f"{record.lines}.items[{index}].{required}",
                     )
             if index < len(previous) and previous[index]["item"] == values["item"]:
                 values |= self._carry_progress(previous[index], values["quantity"], f"{record.lines}.items[{index}]")
@@ -604,7 +639,11 @@ class NetSuiteBackend:
             try:
                 amount = round(float(amount), 2)
             except (TypeError, ValueError):
-                raise NetSuiteError("INVALID_FLD_VALUE", f"Invalid Field Value {amount} for the following field: amount", f"{path}.amount") from None
+                raise NetSuiteError(
+                    "INVALID_FLD_VALUE",
+                    f"Invalid Field Value {amount} for the following field: amount",
+                    f"{path}.amount",
+                ) from None
             if amount <= 0:
                 continue  # amount 0 un-applies, like apply: false
             if amount > remaining + _CENT:
@@ -623,9 +662,12 @@ class NetSuiteBackend:
                 )
             conn.execute(
                 links.insert().values(
-                    previousdoc=doc_row["id"], nextdoc=transaction_id, linktype=link_type, foreignamount=amount,
+                    previousdoc=doc_row["id"],
+                    nextdoc=transaction_id,
+                    linktype=link_type,
+                    foreignamount=amount,
                     linkdate=self._now(),
-                )  # fmt: skip
+                )
             )
             self._refresh_balance(conn, doc_row["id"])
         if record.type_code == "CustRfnd" and applied_total <= 0:
@@ -651,7 +693,9 @@ class NetSuiteBackend:
         current = conn.execute(sa.select(table).where(table.c.id == transaction_id)).mappings().one()
         changed = {k: v for k, v in values.items() if current[k] != v}
         if changed:
-            conn.execute(table.update().where(table.c.id == transaction_id).values(**changed, lastmodifieddate=self._now()))
+            conn.execute(
+                table.update().where(table.c.id == transaction_id).values(**changed, lastmodifieddate=self._now())
+            )
 
     def _refresh_totals(self, conn: sa.Connection, record: RecordType, transaction_id: int) -> None:
         lines = self._lines(conn, transaction_id)

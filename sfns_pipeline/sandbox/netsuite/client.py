@@ -6,12 +6,17 @@ The sandbox may run in another process (``sfns sandbox up``), so its tools talk 
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
+import requests
 from requests_oauthlib import OAuth1
 
 from sfns_pipeline.http import make_session
+
+RETRIES_ON_429 = 6
 
 
 class SandboxApiError(RuntimeError):
@@ -31,8 +36,8 @@ class SandboxNetSuite:
         tba = netsuite["tba"]
         self.base = f"{netsuite['rest_url']}/services/rest"
         self.timeout = timeout
-        self.session = make_session(endpoints["ca_cert"])
-        self.session.auth = OAuth1(
+        self._ca_cert = endpoints["ca_cert"]
+        self._auth = OAuth1(
             tba["consumer_key"],
             tba["consumer_secret"],
             tba["token_id"],
@@ -40,9 +45,21 @@ class SandboxNetSuite:
             realm=netsuite["account_id"],
             signature_method="HMAC-SHA256",
         )
+        self._local = threading.local()  # one session per thread: the seed works in parallel
+
+    @property
+    def session(self) -> requests.Session:
+        if not hasattr(self._local, "session"):
+            self._local.session = make_session(self._ca_cert)
+            self._local.session.auth = self._auth
+        return self._local.session
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.session.request(method, f"{self.base}/{path}", timeout=self.timeout, **kwargs)
+        for attempt in range(RETRIES_ON_429 + 1):
+            response = self.session.request(method, f"{self.base}/{path}", timeout=self.timeout, **kwargs)
+            if response.status_code != 429 or attempt == RETRIES_ON_429:
+                break
+            time.sleep(0.2 * 2**attempt)  # the account's concurrency limit is shared with the pipeline
         if response.status_code >= 400:
             try:
                 body = response.json()

@@ -71,9 +71,12 @@ class NetSuiteSandbox:
         self.credentials = Credentials.load_or_create(state_dir, account_id, clock=context.clock, tba=options["tba"])
         self.governor = Governor(int(options["concurrency_limit"]))
         soap = _soap_layer(
-            backend=self.backend, governor=self.governor, credentials=self.credentials, clock=context.clock,
+            backend=self.backend,
+            governor=self.governor,
+            credentials=self.credentials,
+            clock=context.clock,
             version=version,
-        )  # fmt: skip
+        )
         self.service = NetSuiteService(
             clock=context.clock,
             faults=context.faults,

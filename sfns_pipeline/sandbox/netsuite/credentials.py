@@ -181,12 +181,19 @@ class Credentials:
         now = self.clock.now().timestamp()
         if header.get("kid") != self.oauth2.certificate_id or claims["iss"] != self.oauth2.client_id:
             raise OAuth2Error("invalid_client", "unknown client or certificate")
-        if not (claims["iat"] - TIMESTAMP_WINDOW_SECONDS <= now <= claims["exp"]) or claims["exp"] - claims["iat"] > 3600:
+        if (
+            not (claims["iat"] - TIMESTAMP_WINDOW_SECONDS <= now <= claims["exp"])
+            or claims["exp"] - claims["iat"] > 3600
+        ):
             raise OAuth2Error("invalid_grant", "the client assertion is expired or not yet valid")
         token = secrets.token_urlsafe(48)
         with self._lock:
             self._bearers[token] = now + ACCESS_TOKEN_LIFETIME.total_seconds()
-        return {"access_token": token, "expires_in": str(int(ACCESS_TOKEN_LIFETIME.total_seconds())), "token_type": "bearer"}
+        return {
+            "access_token": token,
+            "expires_in": str(int(ACCESS_TOKEN_LIFETIME.total_seconds())),
+            "token_type": "bearer",
+        }
 
     def bearer_valid(self, access_token: str) -> bool:
         """A token issued here that has not expired on the sandbox clock."""

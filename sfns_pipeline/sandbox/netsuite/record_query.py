@@ -48,7 +48,9 @@ class _Parser:
             if match is None or match.end() == position:
                 raise RecordQueryError(f"Invalid search query: unexpected text at {text[position:]!r}.")
             punct, quoted, word = match.groups()
-            self.tokens.append(("punct", punct) if punct else ("value", quoted) if quoted is not None else ("word", word))
+            self.tokens.append(
+                ("punct", punct) if punct else ("value", quoted) if quoted is not None else ("word", word)
+            )
             position = match.end()
         self.position = 0
         self.record, self.table, self.time = record, table, account_time

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 NETSUITE_HOST_SUFFIX = ".suitetalk.api.netsuite.com"
 RECORD_BASE = "/services/rest/record/v1"
-TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"
+TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"  # noqa: S105 - a URL path, not a secret
 _GOVERNED = re.compile(r"/services/rest/(record|query|system)/")
 _SINGULAR = "application/vnd.oracle.resource+json; type=singular"
 _COLLECTION = "application/vnd.oracle.resource+json; type=collection"
@@ -61,8 +61,11 @@ def _routes(version: str) -> list[Rule]:
         (f"/services/NetSuitePort_{version}", ["POST"], "soap_request"),
         (f"/wsdl/v{version}_0/<path:filename>", ["GET"], "soap_wsdl"),
     ]
-    return [Rule(prefix + path, methods=methods, endpoint=endpoint)
-            for path, methods, endpoint in table for prefix in ("", "/<account>")]  # fmt: skip
+    return [
+        Rule(prefix + path, methods=methods, endpoint=endpoint)
+        for path, methods, endpoint in table
+        for prefix in ("", "/<account>")
+    ]
 
 
 # (source, target) record types -> backend operation(backend, source id, request body) -> new id
@@ -152,8 +155,11 @@ class NetSuiteService(HttpService):
         if kind in ("429", "CONCURRENCY_LIMIT_EXCEEDED"):
             return RestError.concurrency_limit().to_response()
         if kind == "503":
-            return Response("<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>", status=503,
-                            content_type="text/html")  # fmt: skip
+            return Response(
+                "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>",
+                status=503,
+                content_type="text/html",
+            )
         return RestError(500, "UNEXPECTED_ERROR", f"An unexpected error occurred. Error ID: {kind}").to_response()
 
     def render_not_found(self, request: Request) -> Response:
@@ -247,7 +253,9 @@ class NetSuiteService(HttpService):
         expand = request.args.get("expandSubResources", "").lower() == "true"
         for name, field_def in record.fields.items():
             if field_def.kind == "ref" and isinstance(body.get(name), dict) and field_def.to != "transaction":
-                body[name]["links"] = [{"rel": "self", "href": f"{base}{RECORD_BASE}/{field_def.to}/{body[name]['id']}"}]
+                body[name]["links"] = [
+                    {"rel": "self", "href": f"{base}{RECORD_BASE}/{field_def.to}/{body[name]['id']}"}
+                ]
         for sublist in (record.lines, "apply" if record.has_apply else None):
             if sublist and sublist in body:
                 links = [{"rel": "self", "href": f"{href}/{sublist}"}]
@@ -316,18 +324,20 @@ class NetSuiteService(HttpService):
     def suiteql(self, request: Request, account: str | None = None) -> Response:
         self._authenticate(request, account)
         if "transient" not in request.headers.get("Prefer", "").lower():
-            raise RestError(400, "INVALID_REQUEST", "The request header 'Prefer: transient' is required.",
-                            errorHeader="Prefer")  # fmt: skip
+            raise RestError(
+                400, "INVALID_REQUEST", "The request header 'Prefer: transient' is required.", errorHeader="Prefer"
+            )
         limit, offset = _paging(request)
         if offset >= MAX_RESULTS:
             raise RestError.invalid_parameter(f"SuiteQL returns at most {MAX_RESULTS} results.", "offset")
         body = _json_body(request)
         if not isinstance(body, dict) or not isinstance(body.get("q"), str):
-            raise RestError(400, "INVALID_CONTENT", "The request body must be {\"q\": \"<SuiteQL query>\"}.")
+            raise RestError(400, "INVALID_CONTENT", 'The request body must be {"q": "<SuiteQL query>"}.')
         params = body.get("params") or []
         try:
-            page = self.query_engine.run(body["q"], [str(p) if isinstance(p, bool) else p for p in params], limit=limit,
-                                    offset=offset)  # fmt: skip
+            page = self.query_engine.run(
+                body["q"], [str(p) if isinstance(p, bool) else p for p in params], limit=limit, offset=offset
+            )
         except SuiteQLError as error:
             raise RestError(
                 400, "INVALID_PARAMETER", f"Invalid search query. Detailed unprocessed description follows. {error}"

@@ -53,14 +53,14 @@ class QueryPage:
 
 
 def _display_targets(backend: NetSuiteBackend) -> dict[str, exp.Expression]:
-    """Column name -> SQL (with ``:v`` as the value) for BUILTIN.DF, derived from the record types' references."""
+    """Column name -> lookup of its display name for BUILTIN.DF (``__value__`` stands for the column)."""
     templates: dict[str, str] = {
-        "status": "SELECT df.name FROM transactionstatus df WHERE df.id = :v",
-        "type": "SELECT df.name FROM transactiontype df WHERE df.id = :v",
+        "status": "SELECT df.name FROM transactionstatus df WHERE df.id = __value__",
+        "type": "SELECT df.name FROM transactiontype df WHERE df.id = __value__",
     }
     transaction_name = (
-        "SELECT df_tt.name || ' #' || df_t.tranid FROM transaction df_t JOIN transactiontype df_tt ON df_tt.id = df_t.type "
-        "WHERE df_t.id = :v"
+        "SELECT df_tt.name || ' #' || df_t.tranid FROM transaction df_t "
+        "JOIN transactiontype df_tt ON df_tt.id = df_t.type WHERE df_t.id = __value__"
     )
     for column in ("createdfrom", "previousdoc", "nextdoc", "transaction"):
         templates[column] = transaction_name
@@ -70,9 +70,10 @@ def _display_targets(backend: NetSuiteBackend) -> dict[str, exp.Expression]:
             continue
         target = backend.schema.record_types[field_def.to]
         if target.ref_name:
-            ref_column = target.fields[target.ref_name].column
-            templates[field_def.column] = f"SELECT df.{ref_column} FROM {target.table} df WHERE df.id = :v"
-    return {column: sqlglot.parse_one(sql.replace(":v", "__value__"), read="sqlite") for column, sql in templates.items()}
+            display = target.fields[target.ref_name].column
+            # Names come from records.json, never from a request.
+            templates[field_def.column] = f"SELECT df.{display} FROM {target.table} df WHERE df.id = __value__"  # noqa: S608
+    return {column: sqlglot.parse_one(sql, read="sqlite") for column, sql in templates.items()}
 
 
 class SuiteQL:
@@ -150,7 +151,7 @@ class SuiteQL:
                     f"SELECT * FROM ({sql}) LIMIT {int(limit)} OFFSET {int(offset)}",  # noqa: S608
                     tuple(params),
                 )
-                columns = [name.lower() for name in result.keys()]
+                columns = [name.lower() for name in list(result.keys())]
                 rows = result.fetchall()
             except sa.exc.DBAPIError as exc:
                 raise SuiteQLError(_describe(exc)) from None
@@ -223,4 +224,3 @@ def _describe(exc: sa.exc.DBAPIError) -> str:
     if message.startswith("no such column"):
         return f"Field '{message.split(':', 1)[1].strip()}' was not found."
     return message
-

@@ -36,8 +36,20 @@ _PARSE_GROUPS = {
     "AM": r"(?P<meridian>[AaPp]\.?[Mm]\.?)",
     "PM": r"(?P<meridian>[AaPp]\.?[Mm]\.?)",
 }
-_MONTHS = ["JANUARY", "FEBRUARY", "MARCH", "APRIL", "MAY", "JUNE", "JULY", "AUGUST", "SEPTEMBER", "OCTOBER",
-           "NOVEMBER", "DECEMBER"]  # fmt: skip
+_MONTHS = [
+    "JANUARY",
+    "FEBRUARY",
+    "MARCH",
+    "APRIL",
+    "MAY",
+    "JUNE",
+    "JULY",
+    "AUGUST",
+    "SEPTEMBER",
+    "OCTOBER",
+    "NOVEMBER",
+    "DECEMBER",
+]
 
 
 class DateFormatError(ValueError):
@@ -103,20 +115,22 @@ class AccountTime:
         """Oracle ``TO_CHAR(datetime, model)`` in the account's time zone."""
         moment = self.instant(stored).astimezone(self.zone)
         out = []
-        for token in _tokens(model):
-            upper = token.upper()
-            if token.startswith('"'):
-                out.append(token[1:-1])
+        for element in _tokens(model):
+            upper = element.upper()
+            if element.startswith('"'):
+                out.append(element[1:-1])
             elif upper in ("YYYY", "YY"):
                 out.append(f"{moment.year:04d}"[-len(upper) :])
             elif upper == "MM":
                 out.append(f"{moment.month:02d}")
-            elif upper == "M" and token == "M":  # NetSuite's display preference, not Oracle: month unpadded
+            elif upper == "M" and element == "M":  # NetSuite's display preference, not Oracle: month unpadded
                 out.append(str(moment.month))
             elif upper == "MON":
-                out.append(_MONTHS[moment.month - 1][:3].title() if token[1:].islower() else _MONTHS[moment.month - 1][:3])
+                out.append(
+                    _MONTHS[moment.month - 1][:3].title() if element[1:].islower() else _MONTHS[moment.month - 1][:3]
+                )
             elif upper == "MONTH":
-                out.append(_MONTHS[moment.month - 1].title() if token[1:].islower() else _MONTHS[moment.month - 1])
+                out.append(_MONTHS[moment.month - 1].title() if element[1:].islower() else _MONTHS[moment.month - 1])
             elif upper == "DD":
                 out.append(f"{moment.day:02d}")
             elif upper == "D":
@@ -134,25 +148,25 @@ class AccountTime:
             elif upper == "DY":
                 out.append(moment.strftime("%a").upper())
             else:
-                out.append(token)
+                out.append(element)
         return "".join(out)
 
     def to_date(self, text: str, model: str | None = None) -> str:
         """Oracle ``TO_DATE(text, model)``: the text is account-local time; returns storage form."""
         model = model or self.date_format
         pattern = []
-        for token in _tokens(model):
-            upper = token.upper()
-            if token.startswith('"'):
-                pattern.append(re.escape(token[1:-1]))
+        for element in _tokens(model):
+            upper = element.upper()
+            if element.startswith('"'):
+                pattern.append(re.escape(element[1:-1]))
             elif upper in _PARSE_GROUPS:
                 pattern.append(_PARSE_GROUPS[upper])
             elif upper == "D":
                 pattern.append(r"(?P<day>\d{1,2})")
-            elif token == "M":
+            elif element == "M":
                 pattern.append(r"(?P<month>\d{1,2})")
             else:
-                pattern.append(re.escape(token))
+                pattern.append(re.escape(element))
         match = re.fullmatch("".join(pattern), text.strip(), re.IGNORECASE)
         if match is None:
             raise DateFormatError(f"Unparseable date: {text}")
@@ -166,8 +180,15 @@ class AccountTime:
         if parts.get("hour12"):
             hour = int(parts["hour12"]) % 12 + (12 if (parts.get("meridian") or "A").upper().startswith("P") else 0)
         try:
-            local = datetime(year, month, int(parts.get("day") or 1), hour, int(parts.get("minute") or 0),
-                             int(parts.get("second") or 0), tzinfo=self.zone)  # fmt: skip
+            local = datetime(
+                year,
+                month,
+                int(parts.get("day") or 1),
+                hour,
+                int(parts.get("minute") or 0),
+                int(parts.get("second") or 0),
+                tzinfo=self.zone,
+            )
         except ValueError as exc:
             raise DateFormatError(f"Unparseable date: {text}") from exc
         return self.store_instant(local)

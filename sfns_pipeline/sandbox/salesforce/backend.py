@@ -554,7 +554,10 @@ class SalesforceBackend:
             self._commit(batch)
         return results
 
-    def _collection_job(self, operation: str, record: Any, sobject: str | None, external_id: str | None):
+    def _collection_job(
+        self, operation: str, record: Any, sobject: str | None, external_id: str | None
+    ) -> tuple[ObjectDef, _Parsed, tuple[FieldDef, Any] | None]:
+        """Parse one record of a Collections call; ``key`` is the (field, value) it is matched by, if any."""
         if not isinstance(record, dict):
             raise errors.JsonParserError("Each record must be a JSON object")
         type_name = sobject or (record.get("attributes") or {}).get("type")
@@ -563,31 +566,33 @@ class SalesforceBackend:
                 "When providing records, each record must have an attributes.type", error_code="INVALID_FIELD"
             )
         obj = self.sobject(type_name)
-        key = None
-        if operation == "upsert":
-            fdef = self.external_id_field(obj, external_id)
-            value = next((v for k, v in record.items() if k.lower() == fdef.name.lower()), None)
-            key = (fdef, value)
+        key_field = {"upsert": external_id, "update": "Id"}.get(operation)
+        if key_field is None:
+            return obj, self.parse_body(obj, record), None
+        fdef = self.external_id_field(obj, key_field)
+        value = next((v for k, v in record.items() if k.lower() == fdef.name.lower()), None)
         body = {k: v for k, v in record.items() if not (operation == "update" and k.lower() == "id")}
-        parsed = self.parse_body(obj, body)
-        if operation == "update":
-            parsed.values["Id"] = record.get("Id") or record.get("id")
-        return obj, parsed, key
+        return obj, self.parse_body(obj, body), (fdef, value)
 
-    def _collection_record(self, batch, operation, obj, parsed, key, actor) -> RecordResult:
-        if operation == "create":
+    def _collection_record(
+        self,
+        batch: _Batch,
+        operation: str,
+        obj: ObjectDef,
+        parsed: _Parsed,
+        key: tuple[FieldDef, Any] | None,
+        actor: Actor,
+    ) -> RecordResult:
+        if key is None:
             return RecordResult(id=self._stage_insert(batch, obj, parsed, actor))
-        if operation == "update":
-            record_id = parsed.values.pop("Id")
-            if not record_id:
-                raise errors.SalesforceError("Id not specified in an update call", error_code="MISSING_ARGUMENT")
-            self._stage_update(batch, obj, record_id, parsed, actor)
-            return RecordResult(id=normalize_id(record_id))
         fdef, value = key
         if value in (None, ""):
             raise errors.SalesforceError(
-                f"Missing value for external ID field {fdef.name}", error_code="MISSING_ARGUMENT", fields=[fdef.name]
+                f"Missing value for {fdef.name} field", error_code="MISSING_ARGUMENT", fields=[fdef.name]
             )
+        if operation == "update":
+            self._stage_update(batch, obj, str(value), parsed, actor)
+            return RecordResult(id=normalize_id(str(value)))
         record_id, created = self._stage_upsert(batch, obj, fdef, value, parsed, actor, single=False)
         return RecordResult(id=record_id, created=created)
 

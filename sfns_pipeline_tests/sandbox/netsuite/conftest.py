@@ -56,7 +56,9 @@ class NetSuiteRest:
         assert response.status_code == 200, response.text
         return response.json()
 
-    def suiteql(self, query: str, *, params: list | None = None, limit: int = 1000, offset: int = 0) -> requests.Response:
+    def suiteql(
+        self, query: str, *, params: list | None = None, limit: int = 1000, offset: int = 0
+    ) -> requests.Response:
         body: dict[str, Any] = {"q": query} | ({"params": params} if params else {})
         return self.session.post(
             self.url("query/v1/suiteql"),

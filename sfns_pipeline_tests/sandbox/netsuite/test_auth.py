@@ -64,7 +64,9 @@ def test_timestamp_outside_five_minutes_of_the_sandbox_clock_is_refused(ns_sandb
 
 
 def test_account_named_in_the_host_must_be_this_account(ns, basics):
-    wrong = ns.session.get(ns.record(f"customer/{basics.customer}"), headers={"Host": "7654321.suitetalk.api.netsuite.com"})
+    wrong = ns.session.get(
+        ns.record(f"customer/{basics.customer}"), headers={"Host": "7654321.suitetalk.api.netsuite.com"}
+    )
     assert_invalid_login(wrong)
 
 
@@ -103,8 +105,13 @@ def test_oracle_rest_vector_on_another_url_is_refused(vector_account):
 # -- OAuth 2.0 client credentials -----------------------------------------------------------------
 def client_assertion(oauth2, *, algorithm="PS256", key=None, issued=None):
     now = int(issued if issued is not None else time.time())
-    claims = {"iss": oauth2["client_id"], "scope": ["rest_webservices"], "aud": oauth2["token_url"], "iat": now,
-              "exp": now + 300}  # fmt: skip
+    claims = {
+        "iss": oauth2["client_id"],
+        "scope": ["rest_webservices"],
+        "aud": oauth2["token_url"],
+        "iat": now,
+        "exp": now + 300,
+    }
     key = key or Path(oauth2["private_key_file"]).read_bytes()
     return jwt.encode(claims, key, algorithm=algorithm, headers={"kid": oauth2["certificate_id"]})
 
@@ -121,7 +128,9 @@ def request_token(ns_sandbox, assertion):
 
 @pytest.mark.parametrize("algorithm", ["PS256", "RS256"])
 def test_client_credentials_token_is_accepted_as_bearer(ns_sandbox, ns, basics, algorithm):
-    response = request_token(ns_sandbox, client_assertion(ns_sandbox.endpoints["netsuite"]["oauth2"], algorithm=algorithm))
+    response = request_token(
+        ns_sandbox, client_assertion(ns_sandbox.endpoints["netsuite"]["oauth2"], algorithm=algorithm)
+    )
     assert response.status_code == 200, response.text
     token = response.json()
     assert token["token_type"] == "bearer" and int(token["expires_in"]) == 3600
@@ -150,8 +159,9 @@ def test_restart_keeps_credentials_and_records(tmp_path):
     with Sandbox(tmp_path, ports={"netsuite": 0}, components=NETSUITE_ONLY) as first:
         client = NetSuiteRest.connect(first)
         subsidiary = client.create("subsidiary", {"name": "Persisted"})
-        customer = client.create("customer", {"companyName": "Kept Co", "subsidiary": {"id": subsidiary},
-                                              "externalId": "KEEP-1"})  # fmt: skip
+        customer = client.create(
+            "customer", {"companyName": "Kept Co", "subsidiary": {"id": subsidiary}, "externalId": "KEEP-1"}
+        )
     with Sandbox(tmp_path, ports={"netsuite": 0}, components=NETSUITE_ONLY) as second:
         client = NetSuiteRest.connect(second)
         record = client.get("customer", "eid:KEEP-1")

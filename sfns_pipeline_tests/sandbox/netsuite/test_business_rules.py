@@ -14,8 +14,13 @@ def backend(ns_sandbox):
 @pytest.fixture
 def invoice(ns, backend, basics):
     """A billed order of 3 x 100.00: an open invoice of 300.00."""
-    order = ns.create("salesOrder", {"entity": {"id": basics.customer},
-                                     "item": {"items": [{"item": {"id": basics.item}, "quantity": 3, "rate": 100}]}})  # fmt: skip
+    order = ns.create(
+        "salesOrder",
+        {
+            "entity": {"id": basics.customer},
+            "item": {"items": [{"item": {"id": basics.item}, "quantity": 3, "rate": 100}]},
+        },
+    )
     backend.fulfill_sales_order(order)
     return backend.bill_sales_order(order)
 
@@ -74,8 +79,10 @@ def test_duplicate_payment_external_id_is_refused(ns, basics, invoice):
 
 
 def test_fulfil_then_bill_moves_the_order_along(ns, backend, basics):
-    order = ns.create("salesOrder", {"entity": {"id": basics.customer},
-                                     "item": {"items": [{"item": {"id": basics.item}, "quantity": 2}]}})  # fmt: skip
+    order = ns.create(
+        "salesOrder",
+        {"entity": {"id": basics.customer}, "item": {"items": [{"item": {"id": basics.item}, "quantity": 2}]}},
+    )
     with pytest.raises(NetSuiteError, match="no fulfilled lines"):
         backend.bill_sales_order(order)  # invoices come from fulfilled orders
     fulfilment = backend.fulfill_sales_order(order, tracking_numbers=["1Z001", "1Z002"])

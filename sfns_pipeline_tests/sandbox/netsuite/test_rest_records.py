@@ -30,8 +30,10 @@ def test_create_answers_204_with_the_new_id_in_location(ns, basics):
 
 def test_get_shows_references_with_id_and_refname_and_utc_dates(ns, basics):
     name = unique("Shape ")
-    internal_id = ns.create("customer", customer_body(basics, companyName=name, terms={"id": basics.terms},
-                                                      email="ap@example.com", creditLimit=5000))  # fmt: skip
+    internal_id = ns.create(
+        "customer",
+        customer_body(basics, companyName=name, terms={"id": basics.terms}, email="ap@example.com", creditLimit=5000),
+    )
     record = ns.get("customer", internal_id)
     assert record["id"] == internal_id
     assert record["links"] == [{"rel": "self", "href": ns.record(f"customer/{internal_id}")}]
@@ -51,9 +53,18 @@ def test_sales_order_lines_custom_fields_and_subresources(ns, basics):
             "otherRefNum": "PO-77",
             "tranDate": "2026-11-30",
             "custbody_sf_order_id": "801000000000001",
-            "item": {"items": [{"item": {"id": basics.item}, "quantity": 4, "price": {"id": "-1"}, "rate": 9.5,
-                                "custcol_sf_order_item_id": "802000000000001"}]},
-        },  # fmt: skip
+            "item": {
+                "items": [
+                    {
+                        "item": {"id": basics.item},
+                        "quantity": 4,
+                        "price": {"id": "-1"},
+                        "rate": 9.5,
+                        "custcol_sf_order_item_id": "802000000000001",
+                    }
+                ]
+            },
+        },
     )
     collapsed = ns.get("salesOrder", order_id)
     assert collapsed["item"] == {"links": [{"rel": "self", "href": ns.record(f"salesOrder/{order_id}/item")}]}
@@ -122,8 +133,10 @@ def test_sales_order_for_unknown_customer_is_an_invalid_reference(ns, basics):
 
 
 def test_sales_order_with_unknown_item_points_at_the_line(ns, basics):
-    body = {"entity": {"id": basics.customer}, "item": {"items": [
-        {"item": {"id": basics.item}, "quantity": 1}, {"item": {"id": "88888888"}, "quantity": 1}]}}  # fmt: skip
+    body = {
+        "entity": {"id": basics.customer},
+        "item": {"items": [{"item": {"id": basics.item}, "quantity": 1}, {"item": {"id": "88888888"}, "quantity": 1}]},
+    }
     detail = error_detail(ns.session.post(ns.record("salesOrder"), json=body))
     assert (detail["o:errorCode"], detail["o:errorPath"]) == ("INVALID_KEY_OR_REF", "item.items[1].item")
 
@@ -170,7 +183,9 @@ def test_list_date_filter_uses_the_account_date_format(ns, ns_sandbox, basics):
     query = f'companyName IS "{tag}" AND lastModifiedDate ON_OR_AFTER "{shown}"'
     listing = ns.session.get(ns.record("customer"), params={"q": query}).json()
     assert [item["id"] for item in listing["items"]] == [internal_id]
-    later = ns.session.get(ns.record("customer"), params={"q": f'companyName IS "{tag}" AND lastModifiedDate AFTER "{shown}"'})
+    later = ns.session.get(
+        ns.record("customer"), params={"q": f'companyName IS "{tag}" AND lastModifiedDate AFTER "{shown}"'}
+    )
     assert later.json()["totalResults"] == 0
     iso = ns.session.get(ns.record("customer"), params={"q": f'lastModifiedDate ON_OR_AFTER "{today.isoformat()}"'})
     assert iso.status_code == 400

@@ -10,8 +10,8 @@ from __future__ import annotations
 import copy
 import uuid
 from contextlib import ExitStack
-from datetime import date, datetime
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 

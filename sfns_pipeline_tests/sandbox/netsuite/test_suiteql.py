@@ -31,7 +31,10 @@ def test_pages_carry_has_more_offset_and_total(ns, basics):
     query = f"SELECT id, companyname FROM customer WHERE companyname LIKE '{tag}%' ORDER BY id"
     pages = [ns.suiteql(query, limit=3, offset=offset).json() for offset in (0, 3, 6)]
     assert [(p["count"], p["hasMore"], p["offset"], p["totalResults"]) for p in pages] == [
-        (3, True, 0, 7), (3, True, 3, 7), (1, False, 6, 7)]  # fmt: skip
+        (3, True, 0, 7),
+        (3, True, 3, 7),
+        (1, False, 6, 7),
+    ]
     names = [item["companyname"] for page in pages for item in page["items"]]
     assert names == [f"{tag} {n:02d}" for n in range(7)]
     assert {link["rel"] for link in pages[1]["links"]} >= {"self", "next", "prev", "first", "last"}
@@ -58,7 +61,9 @@ def test_results_stop_at_the_hundred_thousand_row_ceiling():
 
 def test_values_are_strings_columns_lowercase_and_nulls_left_out(ns, basics):
     tag = make_customers(ns, basics, 1, creditLimit=2500)
-    (row,) = ns.suiteql(f"SELECT ID, CompanyName, CreditLimit, Email FROM customer WHERE companyname LIKE '{tag}%'").json()["items"]
+    (row,) = ns.suiteql(
+        f"SELECT ID, CompanyName, CreditLimit, Email FROM customer WHERE companyname LIKE '{tag}%'"
+    ).json()["items"]
     assert row["links"] == []
     assert set(row) == {"links", "id", "companyname", "creditlimit"}
     assert row["creditlimit"] == "2500" and row["id"].isdigit()
@@ -66,7 +71,9 @@ def test_values_are_strings_columns_lowercase_and_nulls_left_out(ns, basics):
 
 def test_bound_parameters_and_fetch_first(ns, basics):
     tag = make_customers(ns, basics, 4)
-    query = "SELECT companyname FROM customer WHERE companyname LIKE ? ORDER BY companyname DESC FETCH FIRST 2 ROWS ONLY"
+    query = (
+        "SELECT companyname FROM customer WHERE companyname LIKE ? ORDER BY companyname DESC FETCH FIRST 2 ROWS ONLY"
+    )
     body = ns.suiteql(query, params=[f"{tag}%"]).json()
     assert [item["companyname"] for item in body["items"]] == [f"{tag} 03", f"{tag} 02"]
 
@@ -115,8 +122,13 @@ def test_to_date_filters_in_account_local_time(ns, ns_sandbox, basics):
 
 def test_transactions_have_netsuite_type_codes_statuses_and_display_names(ns, ns_sandbox, basics):
     backend = ns_sandbox.components["netsuite"].backend
-    order = ns.create("salesOrder", {"entity": {"id": basics.customer},
-                                     "item": {"items": [{"item": {"id": basics.item}, "quantity": 2, "rate": 10}]}})  # fmt: skip
+    order = ns.create(
+        "salesOrder",
+        {
+            "entity": {"id": basics.customer},
+            "item": {"items": [{"item": {"id": basics.item}, "quantity": 2, "rate": 10}]},
+        },
+    )
     backend.fulfill_sales_order(order, tracking_numbers=["1Z999"])
     invoice = backend.bill_sales_order(order)
     query = (
