@@ -138,6 +138,11 @@ class Harness:
         results = salesforce.upsert("Order", orders, key="NetSuite_Order_Id__c")
         assert all(r.success for r in results), results
 
+    def credit(self, invoice: str, amount: float) -> str:
+        """A credit memo of ``amount`` created from an invoice (an allowance on one line)."""
+        item = self._ref("inventoryItem", {"itemId": "SKU-WIDGET", "basePrice": amount})
+        return self.backend.credit_invoice(invoice, items=[{"item": {"id": item}, "quantity": 1, "rate": amount}])
+
     def pay(self, customer: str, invoice: str, amount: float) -> str:
         """A customer payment applied to one invoice."""
         return self.backend.create(

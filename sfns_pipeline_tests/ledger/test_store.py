@@ -144,7 +144,7 @@ def _report_many(url: str, worker: int, rounds: int) -> None:
 
 
 def test_concurrent_writers_neither_lose_nor_duplicate_rows(tmp_path):
-    url, workers, rounds = f"sqlite:///{tmp_path}/ledger.db", 3, 20
+    url, workers, rounds = f"sqlite:///{tmp_path}/ledger.db", 2, 25
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         for done in [pool.submit(_report_many, url, worker, rounds) for worker in range(workers)]:
             done.result()

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from simple_salesforce import Salesforce
 
+from sfns_pipeline.http import make_session
+from sfns_pipeline.salesforce.auth import OAuthSettings, fetch_access_token
 from sfns_pipeline.salesforce.proto import pubsub_api_pb2 as pb
 from sfns_pipeline.salesforce.pubsub import (
     PubSubAuthError,
@@ -169,3 +173,32 @@ def test_undecodable_event_is_stepped_over_not_stalled_on(pubsub):
     assert [e.event_uuid for e in result.undecodable] == ["garbage-1"]
     assert [e.replay_id for e in result.events] == [good]
     assert result.latest_replay_id == good
+
+
+def test_event_published_over_rest_reaches_the_subscriber_with_a_real_token(sandbox):
+    """The sandbox wiring end to end: OAuth token -> REST publish (simple-salesforce) -> Pub/Sub fetch."""
+    endpoints, section = sandbox.endpoints, sandbox.endpoints["salesforce"]
+    session = make_session(endpoints["ca_cert"])
+    oauth = OAuthSettings(token_url=section["token_url"], flow="client_credentials", **section["client_credentials"])
+    token = fetch_access_token(session, oauth)
+    client = PubSubClient(
+        section["pubsub_target"],
+        access_token=lambda: token.access_token,
+        instance_url=token.instance_url,
+        tenant_id=token.org_id,
+        ca_file=endpoints["ca_cert"],
+    )
+    sf = Salesforce(
+        instance_url=token.instance_url, session_id=token.access_token, session=session, version=section["api_version"]
+    )
+    marker = uuid.uuid4().hex[:18]
+    with client:
+        position = client.fetch(ACCOUNTS, preset="LATEST", max_events=1, wait_seconds=10).latest_replay_id
+        created = sf.AccountsEvent__e.create({"Account_Id__c": marker, "Change_Type__c": "UPDATE"})
+        # The shared sandbox may carry other tests' events: find ours after the pinned position.
+        received = client.fetch(ACCOUNTS, replay_id=position, max_events=100, wait_seconds=10).events
+    assert created["success"] is True
+    [ours] = [e for e in received if e.payload["Account_Id__c"] == marker]
+    assert ours.payload["Change_Type__c"] == "UPDATE"
+    assert ours.payload["CreatedById"].startswith("005")
+    assert len(ours.replay_id) == 8 and ours.event_uuid

@@ -197,7 +197,7 @@ class SalesforceBackend:
 
     # -- lookups ----------------------------------------------------------------------------------
     def sobject(self, name: str) -> ObjectDef:
-        """The sObject (not event) called ``name``; NOT_FOUND like Salesforce's URL routing."""
+        """The sObject or platform event called ``name``; NOT_FOUND (as Salesforce's URL routing says) otherwise."""
         obj = self.org.object(name)
         if obj is None:
             raise errors.NotAnObject(name)

@@ -72,11 +72,6 @@ class EntityIsDeleted(SalesforceError):
         super().__init__("entity is deleted")
 
 
-class MethodNotAllowed(SalesforceError):
-    status = 405
-    error_code = "METHOD_NOT_ALLOWED"
-
-
 class ServerUnavailable(SalesforceError):
     status = 503
     error_code = "SERVER_UNAVAILABLE"

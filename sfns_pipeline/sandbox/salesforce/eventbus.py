@@ -378,7 +378,8 @@ class EventBus:
         return self._last_replay_id
 
     def retained_range(self) -> tuple[int, int]:
-        """``(purged_through, last_replay_id)``: replay ids in ``(purged_through, last]`` are valid."""
+        """``(purged_through, last_replay_id)``: replay ids in ``(purged_through, last]`` are valid, and
+        0 (before the first event) as long as nothing has expired."""
         purged = self._purge()
         return purged, self._last_replay_id
 
@@ -396,7 +397,8 @@ class EventBus:
         if not replay_id:
             raise ReplayIdMissing()
         value = decode_replay_id(replay_id)
-        if not purged < value <= last:
+        before_first_event = value == purged == 0  # the position an empty org names in keep-alives
+        if not (purged < value <= last or before_first_event):
             raise ReplayIdInvalid()
         return value
 

@@ -403,5 +403,7 @@ class _Subscription:
     def _keepalive(self) -> pb.FetchResponse:
         with self.condition:
             pending = self.pending
-        latest = encode_replay_id(self.scanned_through) if self.scanned_through else b""
+        # Always a position, even in an org without events yet: a client that pins it at its first
+        # (LATEST) fetch keeps every event published before its next one.
+        latest = encode_replay_id(self.scanned_through)
         return pb.FetchResponse(latest_replay_id=latest, rpc_id=self.rpc_id, pending_num_requested=pending)

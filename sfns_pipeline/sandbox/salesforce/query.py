@@ -14,7 +14,7 @@ from typing import Any
 from sfns_pipeline.sandbox.salesforce import errors
 from sfns_pipeline.sandbox.salesforce.backend import SalesforceBackend
 from sfns_pipeline.sandbox.salesforce.ids import normalize_id
-from sfns_pipeline.sandbox.salesforce.schema import NUMBER_TYPES, ChildRelationship, FieldDef, ObjectDef
+from sfns_pipeline.sandbox.salesforce.schema import NUMBER_TYPES, TEXT_TYPES, ChildRelationship, FieldDef, ObjectDef
 from sfns_pipeline.sandbox.salesforce.soql import (
     BoolOp,
     Comparison,
@@ -44,7 +44,6 @@ _NO_TYPE = (
     "sObject type '{name}' is not supported. If you are attempting to use a custom object, be sure to append the "
     "'__c' after the entity name. Please reference your WSDL or the describe call for the appropriate names."
 )
-_TEXT = frozenset({"string", "textarea", "picklist", "email", "phone", "url"})
 
 
 @dataclass(frozen=True)
@@ -258,7 +257,7 @@ class _Planner:
                 return resolved, lambda actual: actual is not None and _key(actual) not in keys
             return resolved, lambda actual: actual is not None and _key(actual) in keys
         if isinstance(node, Like):
-            if resolved.field.type not in _TEXT | {"id", "reference"}:
+            if resolved.field.type not in TEXT_TYPES | {"id", "reference"}:
                 raise self._error(node.field, f"invalid operator on field '{resolved.field.name}'")
             pattern = _like_regex(self._operand(resolved, node.pattern))
             return resolved, lambda actual: actual is not None and bool(pattern.match(str(actual)))

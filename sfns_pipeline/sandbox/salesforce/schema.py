@@ -25,7 +25,7 @@ ADDRESS_COMPONENTS = (
     ("GeocodeAccuracy", "picklist", None),
 )
 NUMBER_TYPES = frozenset({"double", "currency", "percent", "int"})
-TEXT_TYPES = frozenset({"string", "textarea", "picklist", "email", "phone", "url", "id", "reference"})
+TEXT_TYPES = frozenset({"string", "textarea", "picklist", "email", "phone", "url"})
 
 
 @dataclass(frozen=True)
@@ -156,9 +156,6 @@ class ObjectDef:
     def child(self, name: str) -> ChildRelationship | None:
         """The child relationship called ``name`` (``OrderItems``), or None."""
         return self.children.get(name.lower())
-
-    def external_id_fields(self) -> list[FieldDef]:
-        return [f for f in self.fields.values() if f.external_id or f.id_lookup or f.name == "Id"]
 
     def describe(self, version: str) -> dict[str, Any]:
         """The full describe result."""

@@ -12,13 +12,12 @@ from typing import Any
 
 from sfns_pipeline.sandbox.salesforce.errors import JsonParserError, MalformedId, RestrictedPicklist, StringTooLong
 from sfns_pipeline.sandbox.salesforce.ids import normalize_id
-from sfns_pipeline.sandbox.salesforce.schema import NUMBER_TYPES, FieldDef
+from sfns_pipeline.sandbox.salesforce.schema import NUMBER_TYPES, TEXT_TYPES, FieldDef
 
 _DATETIME = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?\s*(Z|[+-]\d{2}:?\d{2})?$"
 )
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_TEXT_TYPES = frozenset({"string", "textarea", "picklist", "email", "phone", "url"})
 
 
 def format_datetime(moment: datetime) -> str:
@@ -61,7 +60,7 @@ def _type_error(field: FieldDef, value: Any) -> JsonParserError:
     kind = {bool: "VALUE_TRUE" if value else "VALUE_FALSE", dict: "START_OBJECT", list: "START_ARRAY"}
     token = kind.get(type(value), "VALUE_STRING" if isinstance(value, str) else "VALUE_NUMBER")
     java_type = {"boolean": "boolean", "date": "date", "datetime": "datetime", "int": "int"}.get(field.type, "double")
-    if field.type in _TEXT_TYPES or field.type in ("id", "reference"):
+    if field.type in TEXT_TYPES or field.type in ("id", "reference"):
         java_type = "string"
     return JsonParserError(
         f"Cannot deserialize instance of {java_type} from {token} value {value} or request may be missing "
@@ -78,7 +77,7 @@ def deserialize(field: FieldDef, value: Any) -> Any:
     if value is None:
         return None
     kind = field.type
-    if kind in _TEXT_TYPES:
+    if kind in TEXT_TYPES:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise _type_error(field, value)
         return value if isinstance(value, str) else _number_text(value)
@@ -133,7 +132,7 @@ def check_constraints(field: FieldDef, value: Any) -> None:
     """Per-record checks on a stored value: length, restricted picklists, id shape."""
     if value is None:
         return
-    if field.type in _TEXT_TYPES and field.length and len(value) > field.length:
+    if field.type in TEXT_TYPES and field.length and len(value) > field.length:
         raise StringTooLong(field.name, value, field.length)
     if field.type == "picklist" and field.restricted and value not in field.picklist:
         raise RestrictedPicklist(field.name, value)

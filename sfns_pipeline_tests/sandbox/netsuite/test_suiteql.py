@@ -28,8 +28,8 @@ def error_code(response):
 
 def test_pages_carry_has_more_offset_and_total(ns, basics):
     tag = make_customers(ns, basics, 7)
-    query = f"SELECT id, companyname FROM customer WHERE companyname LIKE '{tag}%' ORDER BY id"
-    pages = [ns.suiteql(query, limit=3, offset=offset).json() for offset in (0, 3, 6)]
+    query = "SELECT id, companyname FROM customer WHERE companyname LIKE ? ORDER BY id"
+    pages = [ns.suiteql(query, params=[f"{tag}%"], limit=3, offset=offset).json() for offset in (0, 3, 6)]
     assert [(p["count"], p["hasMore"], p["offset"], p["totalResults"]) for p in pages] == [
         (3, True, 0, 7),
         (3, True, 3, 7),
@@ -61,9 +61,8 @@ def test_results_stop_at_the_hundred_thousand_row_ceiling():
 
 def test_values_are_strings_columns_lowercase_and_nulls_left_out(ns, basics):
     tag = make_customers(ns, basics, 1, creditLimit=2500)
-    (row,) = ns.suiteql(
-        f"SELECT ID, CompanyName, CreditLimit, Email FROM customer WHERE companyname LIKE '{tag}%'"
-    ).json()["items"]
+    query = "SELECT ID, CompanyName, CreditLimit, Email FROM customer WHERE companyname LIKE ?"
+    (row,) = ns.suiteql(query, params=[f"{tag}%"]).json()["items"]
     assert row["links"] == []
     assert set(row) == {"links", "id", "companyname", "creditlimit"}
     assert row["creditlimit"] == "2500" and row["id"].isdigit()
@@ -98,9 +97,9 @@ def test_dates_show_in_the_account_time_zone(ns, ns_sandbox, basics, instant, lo
     tag = make_customers(ns, basics, 1)
     query = (
         "SELECT lastmodifieddate, TO_CHAR(lastmodifieddate, 'YYYY-MM-DD HH24:MI') AS lm "
-        f"FROM customer WHERE companyname LIKE '{tag}%'"
+        "FROM customer WHERE companyname LIKE ?"
     )
-    (row,) = ns.suiteql(query).json()["items"]
+    (row,) = ns.suiteql(query, params=[f"{tag}%"]).json()["items"]
     assert (row["lastmodifieddate"], row["lm"]) == (local_date, local_time)
 
 
@@ -110,10 +109,10 @@ def test_to_date_filters_in_account_local_time(ns, ns_sandbox, basics):
 
     def count_since(local):
         query = (
-            f"SELECT COUNT(*) AS n FROM customer WHERE companyname LIKE '{tag}%' "
-            f"AND lastmodifieddate >= TO_DATE('{local}', 'YYYY-MM-DD HH24:MI:SS')"
+            "SELECT COUNT(*) AS n FROM customer WHERE companyname LIKE ? "
+            "AND lastmodifieddate >= TO_DATE(?, 'YYYY-MM-DD HH24:MI:SS')"
         )
-        response = ns.suiteql(query)
+        response = ns.suiteql(query, params=[f"{tag}%", local])
         assert response.status_code == 200, response.text
         return response.json()["items"][0]["n"]
 
@@ -153,6 +152,9 @@ def test_lastmodifieddate_follows_the_sandbox_clock_on_every_change(ns, ns_sandb
     internal_id = ns.create("customer", {"companyName": unique("Mod "), "subsidiary": {"id": basics.subsidiary}})
     set_clock(ns, ns_sandbox, datetime(2025, 2, 3, 20, 0, 10, tzinfo=UTC))
     ns.session.patch(ns.record(f"customer/{internal_id}"), json={"phone": "555"})
-    query = "SELECT TO_CHAR(lastmodifieddate, 'YYYY-MM-DD') AS lm, TO_CHAR(datecreated, 'YYYY-MM-DD') AS c FROM customer WHERE id = ?"
+    query = (
+        "SELECT TO_CHAR(lastmodifieddate, 'YYYY-MM-DD') AS lm, TO_CHAR(datecreated, 'YYYY-MM-DD') AS c "
+        "FROM customer WHERE id = ?"
+    )
     (row,) = ns.suiteql(query, params=[internal_id]).json()["items"]
     assert (row["c"], row["lm"]) == ("2025-02-01", "2025-02-03")
