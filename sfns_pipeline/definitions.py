@@ -4,6 +4,8 @@ import dagster as dg
 
 from sfns_pipeline.flows.customers import customer_sync_job, customer_sync_sensor
 from sfns_pipeline.flows.dead_letters import build_replay_job, email_on_run_failure
+from sfns_pipeline.flows.invoices import invoice_defs
+from sfns_pipeline.flows.refunds import refund_defs
 from sfns_pipeline.ledger.resource import LedgerResource
 from sfns_pipeline.notify.resource import MailerResource
 from sfns_pipeline.resources import build_resources
@@ -15,7 +17,10 @@ def build_defs(settings: Settings) -> dg.Definitions:
     """The code location for ``settings``; ``sfns dead-letters retry`` builds it too, to run the replay job."""
     return dg.Definitions(
         jobs=[customer_sync_job, build_replay_job()],  # replay job after the flows: it serves their handlers
-        sensors=[email_on_run_failure, customer_sync_sensor(settings)],
+        assets=[flow.source for flow in (invoice_defs, refund_defs)]
+        + [flow.asset for flow in (invoice_defs, refund_defs)],
+        asset_checks=[flow.check for flow in (invoice_defs, refund_defs)],
+        sensors=[email_on_run_failure, customer_sync_sensor(settings), invoice_defs.sensor, refund_defs.sensor],
         resources=build_resources(settings)
         | {"ledger": LedgerResource.from_settings(settings), "mailer": MailerResource.from_settings(settings)},
     )

@@ -19,6 +19,12 @@ def _path(value) -> str | None:
     return str(value) if value else None
 
 
+def _secret(variable: str, configured) -> dg.EnvVar | None:
+    """The secret's variable, only when it is set: Dagster resolves every bound resource at run launch,
+    so an EnvVar for an unset variable would fail jobs that never use that system."""
+    return dg.EnvVar(variable) if configured else None
+
+
 def salesforce_resource(settings: Settings) -> SalesforceResource:
     """The integration user's Salesforce connection."""
     sf = settings.salesforce
@@ -26,7 +32,9 @@ def salesforce_resource(settings: Settings) -> SalesforceResource:
         token_url=sf.token_url or "",
         auth_flow=sf.auth_flow,
         client_id=sf.client_id or "",
-        client_secret=dg.EnvVar("SFNS_SALESFORCE_CLIENT_SECRET") if sf.auth_flow == "client_credentials" else None,
+        client_secret=_secret(
+            "SFNS_SALESFORCE_CLIENT_SECRET", sf.auth_flow == "client_credentials" and sf.client_secret
+        ),
         username=sf.username,
         private_key_file=_path(sf.private_key_file),
         jwt_audience=sf.jwt_audience,
@@ -46,9 +54,9 @@ def netsuite_resource(settings: Settings) -> NetSuiteRestResource:
         rest_url=ns.rest_url or "",
         auth=ns.auth,
         consumer_key=ns.consumer_key,
-        consumer_secret=dg.EnvVar("SFNS_NETSUITE_CONSUMER_SECRET") if tba else None,
+        consumer_secret=_secret("SFNS_NETSUITE_CONSUMER_SECRET", tba and ns.consumer_secret),
         token_id=ns.token_id,
-        token_secret=dg.EnvVar("SFNS_NETSUITE_TOKEN_SECRET") if tba else None,
+        token_secret=_secret("SFNS_NETSUITE_TOKEN_SECRET", tba and ns.token_secret),
         client_id=ns.client_id,
         certificate_id=ns.certificate_id,
         private_key_file=_path(ns.private_key_file),
@@ -70,7 +78,7 @@ def pubsub_resource(settings: Settings, salesforce: SalesforceResource) -> PubSu
 
 def sync_state_resource(settings: Settings) -> SyncStateResource:
     """Last-synced fingerprints, in the ledger's database (a URL from the environment may hold a password)."""
-    return SyncStateResource(url=dg.EnvVar("SFNS_LEDGER_URL") if settings.ledger.url else settings.ledger_url)
+    return SyncStateResource(url=_secret("SFNS_LEDGER_URL", settings.ledger.url) or settings.ledger_url)
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource | dg.IOManagerDefinition]:

@@ -11,8 +11,10 @@ import dagster as dg
 import pytest
 
 from sfns_pipeline.flows.customers import CUSTOMER_SYNC
+from sfns_pipeline.flows.dead_letters import build_replay_job
 from sfns_pipeline.flows.platform_events import EventBatch
 from sfns_pipeline.ledger import DeadLetterStatus
+from sfns_pipeline.ledger.store import UNRESOLVED
 from sfns_pipeline.sandbox.faults import FaultRule
 from sfns_pipeline_tests.flows.sandbox_harness import CustomerFlow, customer_flow, run_metadata
 
@@ -210,8 +212,8 @@ def test_transient_faults_in_both_systems_still_sync_every_record_exactly_once(f
     cursor = flow.pin()
     account_ids = [flow.create_account() for _ in range(3)]
     rules = [
-        FaultRule(service="netsuite", kind="429", path="/record/v1/customer", count=2),
-        FaultRule(service="netsuite", kind="503", path="/record/v1/customer", count=2),
+        FaultRule(service="netsuite", kind="429", path="/record/v1/customer", count=1),
+        FaultRule(service="netsuite", kind="503", path="/record/v1/customer", count=1),
         FaultRule(service="salesforce", kind="503", path="/query", count=1),
         FaultRule(service="salesforce", kind="UNABLE_TO_LOCK_ROW", path="/composite/sobjects", count=2),
     ]
@@ -237,3 +239,28 @@ def test_refused_credentials_fail_the_run_without_retrying(flow, monkeypatch):
     failure = result.failure_data_for_node("post")
     assert "Authentication failed" in failure.user_failure_data.description
     assert not [e for e in result.all_events if e.event_type_value == "STEP_RESTARTED"]
+
+
+def test_a_child_waits_for_its_failed_parent_and_both_sync_on_replay(sandbox, tmp_path, monkeypatch):
+    with customer_flow(sandbox, tmp_path, monkeypatch, unmapped_terms=("Net 60",)) as flow:
+        cursor = flow.pin()
+        parent = flow.create_account(Payment_Terms__c="Net 60")
+        child = flow.create_account(Payment_Terms__c="Net 30", ParentId=parent)
+        flow.sync(cursor)
+        assert flow.account(child)["NetSuite_Sync_Error__c"].startswith(f"PARENT_NOT_SYNCED: parent Account {parent}")
+        entries = {e.source_id: e for e in flow.resources["ledger"].ledger().entries(CUSTOMER_SYNC.name)}
+        assert (entries[parent].retryable, entries[child].retryable) == (False, True)
+
+    # the admin maps the term; an operator retries the flow's dead letters from the UI or `sfns dead-letters`
+    with customer_flow(sandbox, tmp_path, monkeypatch) as fixed:
+        replay = build_replay_job()
+        result = replay.execute_in_process(
+            run_config={"ops": {"replay": {"config": {"flow": CUSTOMER_SYNC.name, "all": True}}}},
+            resources=fixed.resources,
+            instance=fixed.instance,
+        )
+        assert result.success
+        ids = synced_once(fixed, parent, child)
+        assert fixed.customer(child)["parent"]["id"] == ids[parent]
+        assert fixed.account(child)["NetSuite_Sync_Error__c"] is None
+        assert not fixed.resources["ledger"].ledger().entries(CUSTOMER_SYNC.name, statuses=UNRESOLVED)

@@ -89,6 +89,14 @@ def test_latest_preset_skips_what_was_published_before(pubsub):
     assert result.latest_replay_id is not None  # a position to resume from, so nothing after it is missed
 
 
+def test_latest_on_an_org_without_events_still_pins_a_position_that_misses_nothing(pubsub):
+    with _client(pubsub) as client:
+        pinned = client.fetch(ACCOUNTS, preset="LATEST", max_events=10, wait_seconds=10).latest_replay_id
+        [first] = _account_events(client, 1, "first-ever")
+        resumed = client.fetch(ACCOUNTS, replay_id=pinned, max_events=10, wait_seconds=10)
+    assert [e.replay_id for e in resumed.events] == [first]
+
+
 def test_max_events_bounds_a_fetch_and_flow_control_tops_up_beyond_100(pubsub):
     with _client(pubsub) as client:
         replay_ids = _account_events(client, 130, "bulk")
@@ -117,7 +125,7 @@ def test_fetch_decodes_numbers_and_dates_of_another_topic(pubsub):
 
 def test_expired_replay_id_raises_replay_id_invalid(pubsub):
     with _client(pubsub) as client:
-        [old] = _account_events(client, 1, "expiring")
+        old, _newer = _account_events(client, 2, "expiring")
         pubsub.clock.set_offset(timedelta(hours=73).total_seconds())
         with pytest.raises(ReplayIdInvalid) as caught:
             client.fetch(ACCOUNTS, replay_id=old, max_events=10, wait_seconds=10)

@@ -136,6 +136,7 @@ class NetSuiteBackend:
         record = self._record_type(record_type)
         if not external_id:
             raise NetSuiteError("USER_ERROR", "This operation requies a value for externalId.", "externalId")
+        fields = {name: value for name, value in fields.items() if name != "externalId"}  # the key is the eid
         with self.transaction() as conn:
             existing = self._find(conn, record, external_id=external_id)
             if existing is None:

@@ -7,8 +7,11 @@ Which account a request addresses, since the sandbox runs on localhost:
 - the Host header, as NetSuite does: ``Host: 1234567-sb1.suitetalk.api.netsuite.com``;
 - a bare ``https://localhost:9443/services/...`` addresses the sandbox's one account.
 
-Naming another account, or the right one in the wrong form (``1234567_SB1`` in a host), fails like a bad
-login. The TBA realm must be the uppercase-underscore form (``1234567_SB1``).
+Every account named (prefix and Host header alike) must be this one, in host-name form: another account,
+or the right one in the wrong form (``1234567_SB1`` in a host), fails like a bad login. The TBA realm
+must be the uppercase-underscore form (``1234567_SB1``). SOAP requests are served by the SOAP layer
+(``soap/endpoint.py``), which takes its own slot from the same :class:`Governor`; REST requests take one
+here for as long as they run (injected latency included). The token endpoint is not governed.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlencode
 
+from werkzeug.http import http_date
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
@@ -147,7 +151,9 @@ class NetSuiteService(HttpService):
             with self.governor.slot():
                 return super().__call__(environ, start_response)
         except ConcurrencyLimitExceeded:
-            return RestError.concurrency_limit().to_response()(environ, start_response)
+            response = RestError.concurrency_limit().to_response()
+            response.headers["Date"] = http_date(self.clock.now())  # as on every other answer
+            return response(environ, start_response)
 
     def render_fault(self, kind: str, request: Request) -> Response:
         if "/services/NetSuitePort_" in request.path and hasattr(self.soap_layer, "render_fault"):

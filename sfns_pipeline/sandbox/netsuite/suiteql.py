@@ -84,8 +84,8 @@ class SuiteQL:
         self._display = _display_targets(backend)
 
     # -- transpiling --------------------------------------------------------------------------------
-    def to_sqlite(self, query: str) -> str:
-        """The SQLite text of a SuiteQL query; SuiteQLError if it is not a single SELECT SuiteQL accepts."""
+    def to_sqlite(self, query: str) -> exp.Query:
+        """A SuiteQL query as an SQLite syntax tree; SuiteQLError if it is not a single SELECT SuiteQL accepts."""
         try:
             statements = sqlglot.parse(query, read="oracle")
         except sqlglot.errors.SqlglotError as exc:
@@ -97,7 +97,7 @@ class SuiteQL:
             raise SuiteQLError("WITH clauses are not supported.")
         tree = tree.transform(self._rewrite)
         self._name_expressions(tree)
-        return tree.transform(_quote_reserved).sql(dialect="sqlite")
+        return tree.transform(_quote_reserved)
 
     def _rewrite(self, node: exp.Expression) -> exp.Expression:
         if isinstance(node, exp.ToChar):
@@ -142,21 +142,24 @@ class SuiteQL:
     # -- running ------------------------------------------------------------------------------------
     def run(self, query: str, params: list[Any], *, limit: int, offset: int) -> QueryPage:
         """One page of a query's results (limit/offset already checked by the caller)."""
-        sql = self.to_sqlite(query)
+        tree = self.to_sqlite(query)
+        sql = tree.sql(dialect="sqlite")
+        if isinstance(tree, exp.Select) and tree.args.get("limit") is None and tree.args.get("offset") is None:
+            page_sql = tree.limit(limit).offset(offset).sql(dialect="sqlite")  # keeps the query's own ORDER BY
+        else:  # FETCH FIRST n ROWS ONLY, UNION, ...: page over the query's result
+            page_sql = f"SELECT * FROM ({sql}) LIMIT {int(limit)} OFFSET {int(offset)}"  # noqa: S608
         with self.backend.transaction() as conn:
             self._install_functions(conn)
             try:
                 total = conn.exec_driver_sql(f"SELECT COUNT(*) FROM ({sql})", tuple(params)).scalar_one()  # noqa: S608
-                result = conn.exec_driver_sql(
-                    f"SELECT * FROM ({sql}) LIMIT {int(limit)} OFFSET {int(offset)}",  # noqa: S608
-                    tuple(params),
-                )
+                result = conn.exec_driver_sql(page_sql, tuple(params))
                 columns = [name.lower() for name in list(result.keys())]
                 rows = result.fetchall()
             except sa.exc.DBAPIError as exc:
                 raise SuiteQLError(_describe(exc)) from None
+        # NetSuite leaves null columns out; "_extra" and the like are the sandbox's own, not NetSuite's.
         items = [
-            {"links": [], **{c: self._show(v) for c, v in zip(columns, row, strict=True) if v is not None}}
+            {"links": [], **{c: self._show(v) for c, v in zip(columns, row, strict=True) if v is not None and c[0] != "_"}}
             for row in rows
         ]
         return QueryPage(items=items, total=total, offset=offset, limit=limit)

@@ -29,8 +29,11 @@ class SalesforceError(WireError):
             self.error_code = error_code
 
     def body(self) -> dict[str, Any]:
-        """The single-record REST shape (``errorCode``)."""
-        return {"message": self.message, "errorCode": self.error_code, "fields": self.fields}
+        """The single-record REST shape (``errorCode``; ``fields`` only when there are some, as Salesforce does)."""
+        body: dict[str, Any] = {"message": self.message, "errorCode": self.error_code}
+        if self.fields:
+            body["fields"] = self.fields
+        return body
 
     def record_error(self) -> dict[str, Any]:
         """The per-record shape inside Collections results and DML results (``statusCode``)."""

@@ -10,8 +10,8 @@ Wire facts honoured here (``salesforce-facts.md`` §1.5 and §1.6):
 
 - replay ids are opaque bytes to clients; ours are 8-byte big-endian unsigned longs from one counter
   per org, so one topic's ids are increasing but not contiguous;
-- retention is 72 hours on the *sandbox* clock; an expired replay id is invalid, never silently
-  rounded to the oldest retained event;
+- retention is 72 hours on the *sandbox* clock; a replay id with expired events after it is
+  invalid, never silently rounded to the oldest retained event;
 - a topic's Avro schema is derived from its fields: ``CreatedDate`` (long, epoch ms), ``CreatedById``
   (string), then each custom field as a nullable union with a null default; the schema id is the
   base64url MD5 fingerprint of the schema's canonical form, so it is stable until the fields change;
@@ -378,8 +378,7 @@ class EventBus:
         return self._last_replay_id
 
     def retained_range(self) -> tuple[int, int]:
-        """``(purged_through, last_replay_id)``: replay ids in ``(purged_through, last]`` are valid, and
-        0 (before the first event) as long as nothing has expired."""
+        """``(purged_through, last_replay_id)``: the retained events are exactly those in between."""
         purged = self._purge()
         return purged, self._last_replay_id
 
@@ -387,7 +386,11 @@ class EventBus:
         """Where a new subscription starts (it delivers events *after* the returned id).
 
         ``EARLIEST``: before the oldest retained event; ``LATEST``: the tip; ``CUSTOM``: after the given
-        replay id (exclusive), which must be well-formed, not in the future and not expired.
+        replay id (exclusive), which must be well-formed and not in the future, and must not have
+        expired events after it: resuming there would silently skip them, which is the failure the
+        error exists for. The newest expired id itself stays valid (nothing after it is gone), so the
+        position a keep-alive names on a quiet, fully expired stream — or 0 in an org without events
+        yet — keeps working even when new events arrive before the client resumes.
         """
         purged, last = self.retained_range()
         if preset == "EARLIEST":
@@ -397,8 +400,7 @@ class EventBus:
         if not replay_id:
             raise ReplayIdMissing()
         value = decode_replay_id(replay_id)
-        before_first_event = value == purged == 0  # the position an empty org names in keep-alives
-        if not (purged < value <= last or before_first_event):
+        if not purged <= value <= last:
             raise ReplayIdInvalid()
         return value
 

@@ -70,7 +70,7 @@ class SalesforceService(HttpService):
         self.auth = auth
         self.usage = usage
         self.queries = QueryEngine(backend)
-        self._cursors: OrderedDict[str, list[dict]] = OrderedDict()
+        self._cursors: OrderedDict[str, tuple[list[dict], int]] = OrderedDict()  # locator -> (records, batch size)
         self._cursor_lock = threading.Lock()
 
     # -- plumbing -----------------------------------------------------------------------------------
@@ -247,23 +247,23 @@ class SalesforceService(HttpService):
         batch = _batch_size(request.headers.get("Sforce-Query-Options", ""))
         if len(records) <= batch:
             return json_response({"totalSize": result.total_size, "done": True, "records": records})
-        locator = self._open_cursor(records)
+        locator = self._open_cursor(records, batch)
         return json_response(self._page(version, locator, records, 0, batch))
 
     def query_more(self, request: Request, version: str, locator: str) -> Response:
         self._session(request, version)
         cursor, _, position = locator.rpartition("-")
         with self._cursor_lock:
-            records = self._cursors.get(cursor)
-        if records is None or not position.isdigit():
+            found = self._cursors.get(cursor)
+        if found is None or not position.isdigit():
             raise errors.InvalidQueryLocator()
-        batch = _batch_size(request.headers.get("Sforce-Query-Options", ""))
+        records, batch = found  # the batch size was fixed when the query ran, as in Salesforce
         return json_response(self._page(version, cursor, records, int(position), batch))
 
-    def _open_cursor(self, records: list[dict]) -> str:
+    def _open_cursor(self, records: list[dict], batch: int) -> str:
         with self._cursor_lock:
             locator = make_id("01g", secrets.randbelow(62**9))
-            self._cursors[locator] = records
+            self._cursors[locator] = (records, batch)
             while len(self._cursors) > MAX_OPEN_CURSORS:
                 self._cursors.popitem(last=False)
         return locator

@@ -17,6 +17,10 @@ def assert_concurrency_body(response):
     assert body["o:errorDetails"][0]["o:errorCode"] == "CONCURRENCY_LIMIT_EXCEEDED"
 
 
+def netsuite_governor(sandbox):
+    return sandbox.components["netsuite"].governor
+
+
 @pytest.fixture
 def limited(tmp_path):
     options = {"netsuite": {"concurrency_limit": 2}}
@@ -42,10 +46,6 @@ def test_requests_beyond_the_limit_get_429_and_slots_free_up(limited):
     assert_concurrency_body(next(r for r in responses if r.status_code == 429))
     assert clients[0].suiteql("SELECT COUNT(*) FROM customer").status_code == 200  # every slot was released
     assert netsuite_governor(limited).in_flight == 0
-
-
-def netsuite_governor(sandbox):
-    return sandbox.components["netsuite"].governor
 
 
 @pytest.mark.parametrize("kind", ["429", "CONCURRENCY_LIMIT_EXCEEDED"])

@@ -41,7 +41,7 @@ def test_injected_request_limit(sandbox, sf):
     with pytest.raises(SalesforceRefusedRequest) as refused:
         sf.query("SELECT Id FROM User")
     assert refused.value.content == [
-        {"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED", "fields": []}
+        {"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}
     ]
 
 

@@ -145,7 +145,7 @@ def test_expired_session_is_401_and_simple_salesforce_logs_in_again(sandbox, end
         headers={"Authorization": f"Bearer {first_token}"},
     )
     assert raw.status_code == 401
-    assert raw.json() == [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID", "fields": []}]
+    assert raw.json() == [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
     assert sales.query("SELECT Id FROM Account LIMIT 1")["done"] is True  # 401 → password flow again → retried
     assert sales.session_id != first_token
 

@@ -259,7 +259,7 @@ def test_grpc_publish_assigns_replay_ids_and_echoes_correlation_keys(pubsub):
 
 
 def test_expired_replay_id_is_refused_with_the_documented_error_code(pubsub):
-    [old] = pubsub.publish_accounts(1)
+    old, _newer = pubsub.publish_accounts(2)
     pubsub.clock.set_offset(timedelta(hours=73).total_seconds())
     stub = pubsub.stub()
     with subscribed(stub, pb.CUSTOM, replay_id=old.to_bytes(8, "big")) as subscription:
@@ -353,3 +353,17 @@ def test_publish_stream_answers_each_request(pubsub):
     responses = list(stub.PublishStream(iter(requests), metadata=METADATA, timeout=10))
     assert [[r.correlation_key for r in response.results] for response in responses] == [["stream-0"], ["stream-1"]]
     assert responses[0].results[0].replay_id < responses[1].results[0].replay_id
+
+
+def test_the_position_of_a_quiet_expired_stream_stays_valid(pubsub):
+    """Resuming at the tip cannot skip anything, so a sensor idle for 72 hours is not sent into recovery."""
+    [tip] = pubsub.publish_accounts(1)
+    pubsub.clock.set_offset(timedelta(hours=73).total_seconds())
+    stub = pubsub.stub()
+    with subscribed(stub, pb.EARLIEST) as subscription:
+        nothing, keepalive = subscription.until_keepalive()
+    assert nothing == [] and keepalive.latest_replay_id == tip.to_bytes(8, "big")
+    [new] = pubsub.publish_accounts(1)  # arrives before the sensor resumes
+    with subscribed(stub, pb.CUSTOM, replay_id=keepalive.latest_replay_id) as subscription:
+        events, _ = subscription.until_keepalive()
+    assert [int.from_bytes(e.replay_id, "big") for e in events] == [new]

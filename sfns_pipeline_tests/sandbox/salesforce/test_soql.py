@@ -125,21 +125,32 @@ def test_order_limit_offset_and_count(sf, distributor):
 
 
 def test_paging_with_batch_size_next_records_url_and_query_all(sf, tag):
-    records = [{"attributes": {"type": "Account"}, "Name": f"Page {tag} {n:03d}"} for n in range(200)]
-    sf.restful("composite/sobjects", method="POST", json={"allOrNone": True, "records": records})
-    sf.restful("composite/sobjects", method="POST", json={"allOrNone": True, "records": records[:50]})
+    for chunk in range(3):  # 450 accounts: three Collections calls
+        records = [
+            {"attributes": {"type": "Account"}, "Name": f"Page {tag} {chunk}{n:03d}"}
+            for n in range(200 if chunk < 2 else 50)
+        ]
+        sf.restful("composite/sobjects", method="POST", json={"allOrNone": True, "records": records})
     soql = format_soql("SELECT Id, Name FROM Account WHERE Name LIKE {} ORDER BY Name", f"Page {tag}%")
     first = sf.query(soql, headers={"Sforce-Query-Options": "batchSize=200"})
-    assert (first["totalSize"], first["done"], len(first["records"])) == (250, False, 200)
+    assert (first["totalSize"], first["done"], len(first["records"])) == (450, False, 200)
     assert first["nextRecordsUrl"].startswith("/services/data/v62.0/query/01g")
-    rest = sf.query_more(
-        first["nextRecordsUrl"], identifier_is_url=True, headers={"Sforce-Query-Options": "batchSize=200"}
-    )
-    assert (rest["done"], len(rest["records"])) == (True, 50)
-    assert "nextRecordsUrl" not in rest
+    second = sf.query_more(first["nextRecordsUrl"], identifier_is_url=True)  # the cursor keeps its batch size
+    assert (second["done"], len(second["records"])) == (False, 200)
+    last = sf.query_more(second["nextRecordsUrl"], identifier_is_url=True)
+    assert (last["done"], len(last["records"])) == (True, 50)
+    assert "nextRecordsUrl" not in last
+    names = [r["Name"] for page in (first, second, last) for r in page["records"]]
+    assert names == sorted(names) and len(set(names)) == 450
     everything = sf.query_all(soql, headers={"Sforce-Query-Options": "batchSize=200"})
-    assert len(everything["records"]) == 250 == everything["totalSize"]
-    assert len({r["Id"] for r in everything["records"]}) == 250
+    assert len(everything["records"]) == 450 == everything["totalSize"]
+    assert everything["records"][0]["Name"] == names[0]
+
+
+def test_unknown_query_locator(sf):
+    with pytest.raises(SalesforceMalformedRequest) as refused:
+        sf.query_more("01g5Hs000000000AAA-200")
+    assert first_error(refused.value)["errorCode"] == "INVALID_QUERY_LOCATOR"
 
 
 def test_query_all_includes_deleted_records(sf, tag):

@@ -1,0 +1,159 @@
+"""The Platform Event sensor: replay-id cursor, batching into runs, restarts, and lost replay ids.
+
+Evaluated with ``build_sensor_context`` against the Salesforce sandbox's Pub/Sub API (gRPC over TLS),
+using the customer flow's sensor (``AccountsEvent__e``) as the concrete instance of the factory.
+"""
+
+import base64
+import json
+from datetime import datetime, timedelta
+
+import dagster as dg
+import pytest
+
+from sfns_pipeline.flows.platform_events import CATCH_UP_OVERLAP, EventCursor
+from sfns_pipeline.sandbox.faults import FaultRule
+from sfns_pipeline_tests.flows.sandbox_harness import CustomerFlow, customer_flow, sales_user
+
+RETENTION = timedelta(hours=72)
+
+
+@pytest.fixture
+def flow(sandbox, tmp_path, monkeypatch) -> CustomerFlow:
+    with customer_flow(sandbox, tmp_path, monkeypatch) as running:
+        yield running
+
+
+def account_ids(result: dg.SensorResult) -> list[str]:
+    return [
+        event["Account_Id__c"] for r in result.run_requests for event in r.run_config["ops"]["load"]["config"]["events"]
+    ]
+
+
+def test_first_start_from_earliest_takes_the_retained_events(fresh_sandbox, tmp_path, monkeypatch):
+    with customer_flow(fresh_sandbox, tmp_path, monkeypatch) as flow:
+        created = [flow.create_account() for _ in range(3)]
+        result = flow.tick(None)  # the default: EARLIEST on first start
+    assert account_ids(result) == created
+    assert EventCursor.from_json(result.cursor).replay_id
+
+
+def test_first_start_from_latest_pins_the_position_without_runs(flow):
+    flow.create_account()  # published before the sensor ever ran: not wanted with LATEST
+    first = flow.tick(None, initial_replay="LATEST")
+    assert first.run_requests == [] and first.skip_message
+    later = flow.create_account()
+    assert account_ids(flow.tick(first.cursor)) == [later]
+
+
+def test_events_are_grouped_into_runs_keyed_by_their_replay_ids(flow):
+    cursor = flow.pin()
+    created = [flow.create_account() for _ in range(5)]
+
+    result = flow.tick(cursor, batch_size=2)
+
+    assert [len(r.run_config["ops"]["load"]["config"]["events"]) for r in result.run_requests] == [2, 2, 1]
+    assert account_ids(result) == created
+    events = [e for r in result.run_requests for e in r.run_config["ops"]["load"]["config"]["events"]]
+    hexes = [base64.b64decode(e["replay_id"]).hex() for e in events]
+    assert [r.run_key for r in result.run_requests] == [
+        f"customer_sync:{hexes[0]}-{hexes[1]}",
+        f"customer_sync:{hexes[2]}-{hexes[3]}",
+        f"customer_sync:{hexes[4]}-{hexes[4]}",
+    ]
+    assert all(r.tags["sfns/flow"] == "customer_sync" for r in result.run_requests)
+    assert EventCursor.from_json(result.cursor).replay_id == events[-1]["replay_id"]
+
+
+def test_one_tick_launches_a_bounded_number_of_runs_and_the_next_continues(flow):
+    cursor = flow.pin()
+    created = [flow.create_account() for _ in range(12)]
+
+    first = flow.tick(cursor, batch_size=1)
+    second = flow.tick(first.cursor, batch_size=1)
+
+    assert len(first.run_requests) == 10  # MAX_RUNS_PER_TICK batches, the rest waits for the next tick
+    assert account_ids(first) + account_ids(second) == created
+
+
+def test_the_cursor_survives_a_restart(flow):
+    cursor = flow.pin()
+    before = flow.create_account()
+    first = flow.tick(cursor)
+    assert account_ids(first) == [before]
+
+    # a restarted daemon: a new instance and new resources (new gRPC channel, new login); only the
+    # stored cursor string carries over
+    after = flow.create_account()
+    flow.instance = dg.DagsterInstance.ephemeral()
+    restarted = flow.tick(first.cursor)
+
+    assert account_ids(restarted) == [after]
+
+
+def test_a_refused_pubsub_token_is_renewed_once(flow, sandbox):
+    cursor = flow.pin()
+    created = flow.create_account()
+    sandbox.faults.add(FaultRule(service="pubsub", kind="UNAUTHENTICATED", path="Subscribe", count=1))
+
+    result = flow.tick(cursor)
+
+    assert account_ids(result) == [created]
+    assert sandbox.faults.rules()[0]["hits"] == 1
+
+
+@pytest.mark.parametrize("stored", ["AAAAAAAAAAAAAAAAAAA=", "bm90IGEgcmVwbGF5IGlk", "%%% not base64 %%%"])
+def test_a_corrupted_replay_id_resumes_from_earliest_with_a_catch_up_and_an_email(flow, stored):
+    last_event_time = "2026-12-01T10:00:00+00:00"
+    cursor = EventCursor(replay_id=stored, last_event_time=last_event_time).to_json()
+
+    result = flow.tick(cursor)
+
+    catch_up = [r for r in result.run_requests if r.run_config["ops"]["load"]["config"]["catch_up_since"]]
+    (request,) = catch_up
+    since = datetime.fromisoformat(request.run_config["ops"]["load"]["config"]["catch_up_since"])
+    assert since == datetime.fromisoformat(last_event_time) - CATCH_UP_OVERLAP
+    assert request.run_key == f"customer_sync:catch-up:{since.isoformat()}"
+    saved = EventCursor.from_json(result.cursor)
+    assert "rejected" in saved.lost_position and not saved.stopped
+    assert saved.replay_id and saved.replay_id != stored  # resumed from the earliest retained event
+    (mail,) = flow.mails()
+    assert "replay id" in mail["Subject"] and "catch-up" in mail.get_content()
+
+
+def test_an_expired_replay_id_is_reported_and_handled_by_the_policy(fresh_sandbox, tmp_path, monkeypatch):
+    with customer_flow(fresh_sandbox, tmp_path, monkeypatch) as flow:
+        processed = flow.create_account()
+        cursor = flow.tick(None).cursor
+        fresh_sandbox.clock.set_offset((RETENTION + timedelta(hours=1)).total_seconds())  # the sensor was off 73 h
+        flow.sales = sales_user(fresh_sandbox)  # the sales team logged in again meanwhile
+        newer = flow.create_account()  # published after the gap, still retained
+
+        result = flow.tick(cursor)
+
+        config = [r.run_config["ops"]["load"]["config"] for r in result.run_requests]
+        assert config[0]["catch_up_since"] and config[0]["events"] == []  # re-read what changed in the gap
+        assert [e["Account_Id__c"] for c in config[1:] for e in c["events"]] == [newer]
+        assert processed not in json.dumps(config)  # it expired with the stream
+        assert "rejected" in EventCursor.from_json(result.cursor).lost_position
+        (mail,) = flow.mails()
+        assert "customer sync" in mail["Subject"]
+
+
+def test_policy_earliest_resumes_without_a_catch_up(flow):
+    result = flow.tick(EventCursor(replay_id="bm9wZQ==", last_event_time="2026-12-01T10:00:00+00:00").to_json(),
+                       on_replay_invalid="earliest")  # fmt: skip
+    assert not [r for r in result.run_requests if r.run_config["ops"]["load"]["config"]["catch_up_since"]]
+    assert len(flow.mails()) == 1
+
+
+def test_policy_stop_launches_nothing_until_the_cursor_is_reset(flow):
+    stored = EventCursor(replay_id="bm9wZQ==", last_event_time="2026-12-01T10:00:00+00:00").to_json()
+
+    stopped = flow.tick(stored, on_replay_invalid="stop")
+    again = flow.tick(stopped.cursor, on_replay_invalid="stop")
+
+    assert stopped.run_requests == [] and again.run_requests == []
+    assert EventCursor.from_json(stopped.cursor).stopped
+    assert "reset the cursor" in again.skip_message
+    assert len(flow.mails()) == 1  # one alert, not one per tick
