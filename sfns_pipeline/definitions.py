@@ -17,8 +17,7 @@ def build_defs(settings: Settings) -> dg.Definitions:
     """The code location for ``settings``; ``sfns dead-letters retry`` builds it too, to run the replay job."""
     return dg.Definitions(
         jobs=[customer_sync_job, build_replay_job()],  # replay job after the flows: it serves their handlers
-        assets=[flow.source for flow in (invoice_defs, refund_defs)]
-        + [flow.asset for flow in (invoice_defs, refund_defs)],
+        assets=[asset for flow in (invoice_defs, refund_defs) for asset in (flow.source, flow.asset)],
         asset_checks=[flow.check for flow in (invoice_defs, refund_defs)],
         sensors=[email_on_run_failure, customer_sync_sensor(settings), invoice_defs.sensor, refund_defs.sensor],
         resources=build_resources(settings)

@@ -45,6 +45,8 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "auth_flow": "SFNS_SALESFORCE_AUTH_FLOW",
         "client_credentials.client_id": "SFNS_SALESFORCE_CLIENT_ID",
         "client_credentials.client_secret": "SFNS_SALESFORCE_CLIENT_SECRET",
+        "jwt_bearer.username": "SFNS_SALESFORCE_USERNAME",  # so SFNS_SALESFORCE_AUTH_FLOW=jwt_bearer also works
+        "jwt_bearer.private_key_file": "SFNS_SALESFORCE_PRIVATE_KEY_FILE",
     },
     "netsuite": {
         "account_id": "SFNS_NETSUITE_ACCOUNT_ID",

@@ -255,7 +255,8 @@ class RefundSyncSettings(WatermarkFlowSettings, BaseSettings):
 
     model_config = _config("REFUND_SYNC_")
 
-    # NetSuite transaction types that land in NetSuite_Refund__c.
+    # NetSuite transaction types that land in NetSuite_Refund__c. Default: all three kinds of money going
+    # back to a customer — customer refunds, credit memos and cash refunds (SFNS_REFUND_SYNC_TYPES=CustCred,...).
     types: Annotated[list[Literal["CustRfnd", "CustCred", "CashRfnd"]], NoDecode] = Field(
         default_factory=lambda: ["CustRfnd", "CustCred", "CashRfnd"]
     )

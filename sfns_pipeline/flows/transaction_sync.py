@@ -75,7 +75,7 @@ class TransactionSync:
         return ZoneInfo(self.time_zone)
 
 
-# -- one window's work (no Dagster in here, so tests and the replay handler share it) -----------------
+# -- one window's work: plain functions shared by the asset, the check and the replay handler ----------------
 @dataclass
 class SyncReport:
     """What one run did, beyond the per-record outcomes."""
@@ -144,9 +144,10 @@ class TransactionWriter:
         """What Salesforce holds for these NetSuite ids (one SOQL for up to 200), by NetSuite id."""
         if not desired:
             return {}
-        columns = ["Id", *salesforce_fields(next(iter(desired.values())))]
+        # The union over all records: one may link its Order (Order__r.…) while another clears it (Order__c).
+        columns = dict.fromkeys(["Id", *(c for record in desired.values() for c in salesforce_fields(record))])
         soql = format_soql(
-            f"SELECT {', '.join(api_name(c) for c in dict.fromkeys(columns))} "  # noqa: S608 - names validated
+            f"SELECT {', '.join(api_name(c) for c in columns)} "  # noqa: S608 - names validated
             f"FROM {api_name(self.sync.sobject)} WHERE {api_name(self.key)} IN {{ids}}",
             ids=list(desired),
         )
@@ -163,7 +164,7 @@ class TransactionWriter:
             record_type,
             netsuite_id,
             error_code=first.code if first else "UNKNOWN",
-            message="; ".join(f"{e.code}: {e.message}" for e in result.errors) or "no error reported",
+            message="; ".join(e.message for e in result.errors) or "no error reported",
             # A missing parent (Account / Order not synced yet) or a lock clears with time: retry later.
             retryable=True,
             payload={"netsuite_id": netsuite_id},
@@ -204,12 +205,13 @@ def _preview_table(report: SyncReport) -> str:
     if not report.preview:
         return "No records in this window."
     lines = [
-        "| NetSuite id | number | customer | order | status | total | last modified (UTC) | outcome |",
-        "|---|---|---|---|---|---|---|---|",
+        "| NetSuite id | number | customer | order | status | total | lines (amount) | last modified (UTC) | outcome |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for tx, outcome in report.preview:
         cells = (tx.id, tx.tran_id, tx.customer_id, tx.order_id, tx.status, f"{tx.total:.2f}",
-                 f"{tx.last_modified:%Y-%m-%d %H:%M:%S}", str(outcome.outcome))  # fmt: skip
+                 f"{tx.line_count} ({tx.line_total:.2f})", f"{tx.last_modified:%Y-%m-%d %H:%M:%S}",
+                 str(outcome.outcome))  # fmt: skip
         lines.append("| " + " | ".join(str(c or "").replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines)
 
@@ -358,4 +360,3 @@ def reconcile_window(
         },
         description=f"{len(drifted)} record(s) differ between NetSuite and Salesforce" if drifted else None,
     )
-

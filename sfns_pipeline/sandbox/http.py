@@ -16,8 +16,8 @@ import threading
 import time
 from typing import Any, ClassVar
 
-from werkzeug.routing import Map, Rule
 from werkzeug.http import http_date
+from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 

@@ -187,6 +187,8 @@ def customer_flow(
             tmp_path / "state",
             monkeypatch,
             **{
+                # the fetch returns at the server's keep-alive; the long bound only matters on a loaded CI box
+                "SFNS_CUSTOMER_SYNC_RECEIVE_TIMEOUT_SECONDS": "25",
                 "SFNS_CUSTOMER_SYNC_SUBSIDIARY_ID": subsidiary,
                 "SFNS_CUSTOMER_SYNC_PAYMENT_TERMS": json.dumps(mapped),
                 **variables,

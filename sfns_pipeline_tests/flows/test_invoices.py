@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 
-from sfns_pipeline.flows.invoices import invoice_defs, invoice_sync, invoice_windows
+from sfns_pipeline.flows.dead_letters import ReplayRegistry, build_replay_job
+from sfns_pipeline.flows.invoices import INVOICE_SYNC, invoice_defs, invoice_sync, invoice_windows
 from sfns_pipeline.flows.transaction_sync import build_transaction_sync
 from sfns_pipeline.flows.watermark import WatermarkCursor, plan_windows
 from sfns_pipeline.settings import InvoiceSyncSettings
@@ -147,9 +148,7 @@ def test_netsuite_clock_skew_never_loses_records(harness, netsuite_ahead_minutes
     assert len(requested) == len(set(requested)) >= 1
     # Every invoice whose window was read is in Salesforce, including those NetSuite wrote late in the window.
     read_windows = {invoice_windows.time_window_for_partition_key(k) for k in requested}
-    expected = [
-        i for i in billed if any(w.start <= last_modified(harness, i) < w.end for w in read_windows)
-    ]
+    expected = [i for i in billed if any(w.start <= last_modified(harness, i) < w.end for w in read_windows)]
     assert len(expected) >= 3
     assert set(harness.records(INVOICES, expected)) == set(expected)
 
@@ -166,8 +165,8 @@ def test_a_record_committed_up_to_the_overlap_late_still_lands(harness):
     harness.at(window_end + timedelta(seconds=60))
     early = sensor_tick(harness, defs, WatermarkCursor(next_window="2026-03-06-10:00").to_json())
     assert early.run_requests == []  # not closed until 10:17 NetSuite time (end + overlap)
-    # An invoice stamped 10:14:50 that only becomes visible (commits) at 10:16:
-    harness.at(window_end - timedelta(seconds=10))
+    # An invoice stamped 10:14:30 that only becomes visible (commits) at 10:16:
+    harness.at(window_end - timedelta(seconds=30))
     (late,) = harness.bill(customer, 1)
     harness.at(window_end + timedelta(seconds=121))
     closed = sensor_tick(harness, defs, early.cursor)
@@ -209,7 +208,7 @@ def test_sensor_first_start_steady_state_and_a_tick_evaluated_twice(harness):
     assert [r.partition_key for r in first.run_requests] == [
         "2026-03-06-09:00", "2026-03-06-09:15", "2026-03-06-09:30", "2026-03-06-09:45"
     ]  # fmt: skip
-    assert [r.run_key for r in first.run_requests][0] == "invoice_sync:2026-03-06-09:00:g0"
+    assert first.run_requests[0].run_key == "invoice_sync:2026-03-06-09:00:g0"
     # The cursor was not saved (say the tick timed out): evaluated again, it asks for the same run keys,
     # which Dagster launches only once.
     twice = sensor_tick(harness, defs)
@@ -245,3 +244,24 @@ def sensor_tick(harness, defs, cursor=None):
     )
     with dg.build_sensor_context(cursor=cursor, definitions=definitions, resources=harness.resources) as context:
         return defs.sensor.evaluate_tick(context)
+
+
+def test_operator_retry_of_dead_letters_through_the_replay_job(harness):
+    window = datetime(2026, 3, 3, 16, 0, tzinfo=UTC)
+    harness.at(window + timedelta(minutes=5))
+    unknown = harness.customer(in_salesforce=False)
+    billed = harness.bill(unknown, 2, in_salesforce=False)
+    assert metadata(harness.materialize(invoice_defs, key(window)), ASSET)["failed"] == 2
+    harness.sync_parents(unknown, billed)
+
+    registry = ReplayRegistry()  # only this flow's handler: other flows' resources are not configured here
+    registry.register(INVOICE_SYNC, resource_keys=("netsuite", "salesforce"))(invoice_defs.replay)
+    result = build_replay_job(registry).execute_in_process(
+        run_config={"ops": {"replay": {"config": {"flow": "invoice_sync", "all": True}}}},
+        resources=harness.resources,
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    ids = [b.invoice_id for b in billed]
+    assert set(harness.records(INVOICES, ids)) == set(ids)
+    assert {e.status for e in harness.resources["ledger"].ledger().entries("invoice_sync")} == {"resolved"}

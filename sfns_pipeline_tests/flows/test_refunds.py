@@ -45,11 +45,14 @@ def test_credit_memos_and_refunds_land_with_type_links_and_positive_amounts(harn
     assert memo["Order__r"]["NetSuite_Order_Id__c"] == billed.order_id  # credit memo → invoice → sales order
     assert (memo["Total__c"], memo["Amount_Remaining__c"]) == (10.0, 0.0)
     assert paid_out["Order__r"] is None and paid_out["Total__c"] == 10.0
-    refund_types = harness.salesforce().query(
-        f"SELECT NetSuite_Id__c, Refund_Type__c FROM {REFUNDS} WHERE NetSuite_Id__c IN ('{int(credit)}', '{int(refund)}')"  # noqa: S608
-    )
-    assert {r["NetSuite_Id__c"]: r["Refund_Type__c"] for r in refund_types} == {credit: "CustCred", refund: "CustRfnd"}
+    types = {
+        i: record["Refund_Type__c"]
+        for i, record in harness.records(REFUNDS, [credit, refund], "Refund_Type__c").items()
+    }
+    assert types == {credit: "CustCred", refund: "CustRfnd"}
     assert check_result(result).passed
+    again = metadata(harness.materialize(refund_defs, key(window)), ASSET)  # one linked, one unlinked: both read back
+    assert (again["unchanged"], again["updated"]) == (2, 0)
 
 
 def test_refund_types_are_a_setting(harness):
@@ -59,9 +62,7 @@ def test_refund_types_are_a_setting(harness):
     (billed,) = harness.bill(customer, 1)
     credit = harness.credit(billed.invoice_id, 5.0)
     refund = harness.backend.refund_credit_memo(credit)
-    only_memos = build_transaction_sync(
-        replace(refund_sync, types=tuple(RefundSyncSettings(types="CustCred").types))
-    )
+    only_memos = build_transaction_sync(replace(refund_sync, types=tuple(RefundSyncSettings(types="CustCred").types)))
     assert metadata(harness.materialize(only_memos, key(window)), ASSET)["created"] == 1
     assert set(harness.records(REFUNDS, [credit, refund])) == {credit}
 
@@ -72,8 +73,13 @@ def test_refund_windows_are_staggered_seven_minutes_after_invoice_windows(harnes
     refunds = build_transaction_sync(replace(refund_sync, settings=RefundSyncSettings(start=start)))
     day = datetime(2026, 4, 2, tzinfo=UTC)
 
-    harness.at(day + timedelta(hours=10, minutes=8, seconds=30))
-    assert requested(harness, invoices) == ["2026-04-02-09:00", "2026-04-02-09:15", "2026-04-02-09:30", "2026-04-02-09:45"]
+    harness.at(day + timedelta(hours=10, minutes=8))
+    assert requested(harness, invoices) == [
+        "2026-04-02-09:00",
+        "2026-04-02-09:15",
+        "2026-04-02-09:30",
+        "2026-04-02-09:45",
+    ]
     # 09:52-10:07 closes at 10:09 NetSuite time (end + 2 minutes overlap)
     assert requested(harness, refunds) == ["2026-04-02-09:07", "2026-04-02-09:22", "2026-04-02-09:37"]
     harness.at(day + timedelta(hours=10, minutes=9, seconds=30))

@@ -1,5 +1,6 @@
 """Watermark planning: which windows a tick requests, whatever the clocks say."""
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -105,3 +106,15 @@ def test_sensor_run_keys_are_stable_and_cursor_advances():
     assert second.run_requests[0].partition_key == invoice_windows.get_next_partition_key(
         first.run_requests[-1].partition_key
     )
+
+
+def test_a_naive_replay_date_means_utc_whatever_the_host_time_zone(monkeypatch):
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        _, cursor = plan(source_now=at(11, 3))
+        keys, _ = plan(cursor, source_now=at(11, 3), replay_from=datetime(2026, 12, 3, 9, 20))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert keys[0] == "2026-12-03-09:15"

@@ -17,6 +17,7 @@ from typing import Any
 
 import dagster as dg
 import pytest
+from simple_salesforce import format_soql
 
 from sfns_pipeline.flows.transaction_sync import TransactionSyncDefinitions
 from sfns_pipeline.ledger.resource import LedgerResource
@@ -165,15 +166,18 @@ class Harness:
             )
 
     # -- Salesforce ---------------------------------------------------------------------------------
-    def records(self, sobject: str, netsuite_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def records(self, sobject: str, netsuite_ids: Sequence[str], *extra: str) -> dict[str, dict[str, Any]]:
         """Salesforce copies by NetSuite id, with their parents' NetSuite ids."""
-        ids = ", ".join(f"'{int(i)}'" for i in netsuite_ids)
-        rows = self.salesforce().query(
-            "SELECT Id, NetSuite_Id__c, Name, Status__c, Total__c, Amount_Remaining__c, Currency__c, "
-            "NetSuite_Last_Modified__c, Account__r.NetSuite_Customer_Id__c, Order__r.NetSuite_Order_Id__c "
-            f"FROM {sobject} WHERE NetSuite_Id__c IN ({ids})"  # noqa: S608 - ints only
+        fields = [
+            "Id", "NetSuite_Id__c", "Name", "Status__c", "Total__c", "Amount_Remaining__c", "Currency__c",
+            "NetSuite_Last_Modified__c", "Account__r.NetSuite_Customer_Id__c", "Order__r.NetSuite_Order_Id__c", *extra,
+        ]  # fmt: skip
+        soql = format_soql(
+            f"SELECT {', '.join(fields)} FROM {{:literal}} WHERE NetSuite_Id__c IN {{ids}}",  # noqa: S608 - fixed names
+            sobject,
+            ids=list(netsuite_ids),
         )
-        return {row["NetSuite_Id__c"]: row for row in rows}
+        return {row["NetSuite_Id__c"]: row for row in self.salesforce().query(soql)}
 
     def mails(self) -> list:
         """Error emails sent to this test's recipient."""

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sfns_pipeline.mapping.invoices import INVOICE_TYPES, account_time_bounds
+from sfns_pipeline.mapping.invoices import INVOICE_TYPES, SUITEQL_DATETIME_FORMAT, account_time_bounds
 from sfns_pipeline.netsuite.transactions import by_id_query, modified_query, transactions_by_id, transactions_modified
 from sfns_pipeline_tests.flows.transaction_harness import Harness
 
@@ -43,21 +43,26 @@ def test_a_record_modified_while_pages_are_read_is_neither_skipped_nor_repeated(
     harness.at(start + timedelta(minutes=1))
     customer = harness.customer()
     invoices = [b.invoice_id for b in harness.bill(customer, 9)]
+    since, until = account_time_bounds(start, start + timedelta(minutes=15), ZONE)
 
-    pages = read(harness, start, page_size=3)
-    first = next(pages)
+    keyset = read(harness, start, page_size=3)
+    # For contrast, the same filter paged by offset (what suiteql_pages does):
+    params = [*INVOICE_TYPES, since, SUITEQL_DATETIME_FORMAT, until, SUITEQL_DATETIME_FORMAT, "0"]
+    by_offset = harness.netsuite().suiteql_pages(modified_query(1), params, page_size=3)
+    first, offset_first = next(keyset), next(by_offset)
     # While we page, someone pays an invoice we already read and one we have not read yet: both move
-    # out of this window into the window of their modification. With offset paging every later row
-    # would shift up a place and one unmodified invoice would never be returned.
+    # out of this window into the window of their modification.
     harness.at(start + timedelta(minutes=40))
     harness.pay(customer, first[0]["id"], 25.0)
     harness.pay(customer, invoices[-1], 25.0)
-    rest = [row for page in pages for row in page]
 
-    read_ids = Counter(row["id"] for row in [*first, *rest])
+    read_ids = Counter(row["id"] for row in [*first, *(row for page in keyset for row in page)])
     assert read_ids == Counter(invoices[:-1])  # each unmodified invoice once; the one paid later is not here ...
     later = [row["id"] for page in read(harness, start + timedelta(minutes=30), page_size=3) for row in page]
     assert set(later) == {first[0]["id"], invoices[-1]}  # ... but in the window of its modification
+    # Offset paging shifts every later row up one place: an unmodified invoice is never returned.
+    offset_ids = {row["id"] for row in [*offset_first.items, *(row for page in by_offset for row in page.items)]}
+    assert set(invoices[:-1]) - offset_ids
 
 
 def test_dead_letters_are_read_back_by_id(harness):

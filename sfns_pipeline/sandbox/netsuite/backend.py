@@ -33,7 +33,7 @@ from sfns_pipeline.sandbox.clock import SandboxClock
 from sfns_pipeline.sandbox.netsuite.credentials import Credentials
 from sfns_pipeline.sandbox.netsuite.governance import ConcurrencyLimitExceeded, Governor
 from sfns_pipeline.sandbox.netsuite.schema import (
-    CUSTOM_PREFIXES,
+    CUSTOM_FIELD,
     AccountSchema,
     FieldDef,
     RecordType,
@@ -374,6 +374,8 @@ class NetSuiteBackend:
         now = self._now()
         values |= {"externalid": external_id, "lastmodifieddate": now, record.created_field.lower(): now}
         values |= record.fixed
+        if record.name == "customer" and not values.get("entityid"):
+            values["entityid"] = values["companyname"]  # NetSuite's default without auto-numbering
         if record.is_transaction:
             values |= self._new_transaction_values(conn, record, values, created_from)
         table = self.metadata.tables[record.table]
@@ -429,7 +431,7 @@ class NetSuiteBackend:
                 continue
             field_def = record.fields.get(name)
             if field_def is None:
-                if name.startswith(CUSTOM_PREFIXES):
+                if CUSTOM_FIELD.match(name):
                     values[self._custom_column(conn, record.table, name)] = _custom_scalar(value)
                 extra[name] = value  # kept as given; None clears it
                 continue
@@ -556,7 +558,7 @@ class NetSuiteBackend:
                 path = f"{record.lines}.items[{index}].{name}"
                 field_def = self.schema.line_fields.get(name)
                 if field_def is None:
-                    if name.startswith(CUSTOM_PREFIXES):
+                    if CUSTOM_FIELD.match(name):
                         values[self._custom_column(conn, "transactionline", name)] = _custom_scalar(value)
                     if name != "links":
                         extra[name] = value

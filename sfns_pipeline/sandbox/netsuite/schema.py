@@ -9,6 +9,7 @@ returns what was written.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -16,7 +17,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-CUSTOM_PREFIXES = ("custbody_", "custentity_", "custcol_", "custitem_", "custrecord_")
+# Custom field script ids; only names of this shape become SuiteQL columns (they are spliced into ALTER TABLE).
+CUSTOM_FIELD = re.compile(r"^cust(body|entity|col|item|record)_[a-z0-9_]{1,60}$")
 
 
 @dataclass(frozen=True)

@@ -159,7 +159,10 @@ class SuiteQL:
                 raise SuiteQLError(_describe(exc)) from None
         # NetSuite leaves null columns out; "_extra" and the like are the sandbox's own, not NetSuite's.
         items = [
-            {"links": [], **{c: self._show(v) for c, v in zip(columns, row, strict=True) if v is not None and c[0] != "_"}}
+            {
+                "links": [],
+                **{c: self._show(v) for c, v in zip(columns, row, strict=True) if v is not None and c[0] != "_"},
+            }
             for row in rows
         ]
         return QueryPage(items=items, total=total, offset=offset, limit=limit)

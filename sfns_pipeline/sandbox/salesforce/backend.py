@@ -14,6 +14,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from sfns_pipeline.sandbox.clock import SandboxClock
@@ -483,6 +484,12 @@ class SalesforceBackend:
             raise errors.MultipleMatches([self.record_url(obj.name, r["Id"]) for r in matches])
         return matches[0]
 
+    def changes(self, sobject: str, start: datetime, end: datetime, *, deleted: bool) -> list[dict[str, Any]]:
+        """Records (live or deleted) last modified in ``[start, end)``: the getUpdated/getDeleted replication calls."""
+        obj = self.sobject(sobject)
+        low, high = format_datetime(start), format_datetime(end)  # one format: compares as text
+        return [r for r in self.records_of(obj.name) if r["IsDeleted"] == deleted and low <= r["SystemModstamp"] < high]
+
     # -- sObject Collections ----------------------------------------------------------------------
     def collection(
         self,
@@ -748,8 +755,12 @@ def _no_rule(backend: SalesforceBackend, batch: _Batch, before: dict | None, rec
 
 
 def _order_rules(backend: SalesforceBackend, batch: _Batch, before: dict | None, record: dict, actor: Actor) -> None:
-    """Activation stamps ActivatedDate; an order with products keeps its price book."""
+    """Activation stamps ActivatedDate; an activated order keeps its account; an order with products its price book."""
     record["StatusCode"] = record.get("Status")
+    if before and before.get("Status") != "Draft" and before.get("AccountId") != record.get("AccountId"):
+        raise errors.FieldIntegrity(
+            "field integrity exception: AccountId (cannot change account on an activated order)", fields=["AccountId"]
+        )
     if record.get("Status") == "Activated" and (before or {}).get("Status") != "Activated":
         record["ActivatedDate"] = format_datetime(backend.clock.now())
     if before and before.get("Pricebook2Id") != record.get("Pricebook2Id"):

@@ -10,8 +10,8 @@ Wire facts honoured here (``salesforce-facts.md`` §1.5 and §1.6):
 
 - replay ids are opaque bytes to clients; ours are 8-byte big-endian unsigned longs from one counter
   per org, so one topic's ids are increasing but not contiguous;
-- retention is 72 hours on the *sandbox* clock; a replay id with expired events after it is
-  invalid, never silently rounded to the oldest retained event;
+- retention is 72 hours on the *sandbox* clock; an expired replay id is invalid, never silently
+  rounded to the oldest retained event;
 - a topic's Avro schema is derived from its fields: ``CreatedDate`` (long, epoch ms), ``CreatedById``
   (string), then each custom field as a nullable union with a null default; the schema id is the
   base64url MD5 fingerprint of the schema's canonical form, so it is stable until the fields change;
@@ -386,11 +386,11 @@ class EventBus:
         """Where a new subscription starts (it delivers events *after* the returned id).
 
         ``EARLIEST``: before the oldest retained event; ``LATEST``: the tip; ``CUSTOM``: after the given
-        replay id (exclusive), which must be well-formed and not in the future, and must not have
-        expired events after it: resuming there would silently skip them, which is the failure the
-        error exists for. The newest expired id itself stays valid (nothing after it is gone), so the
-        position a keep-alive names on a quiet, fully expired stream — or 0 in an org without events
-        yet — keeps working even when new events arrive before the client resumes.
+        replay id (exclusive), which must be well-formed, not in the future and not expired — like
+        Salesforce, a sensor whose last event expired must notice, even if nothing after it was lost.
+        Two positions stay valid without a retained event, because keep-alives name them: the tip
+        (on a quiet stream whose events all expired; otherwise a recovering sensor would be sent back
+        to recovery on every tick) and 0 (before the org's first event).
         """
         purged, last = self.retained_range()
         if preset == "EARLIEST":
@@ -400,7 +400,7 @@ class EventBus:
         if not replay_id:
             raise ReplayIdMissing()
         value = decode_replay_id(replay_id)
-        if not purged <= value <= last:
+        if not (purged < value <= last or value == last or value == purged == 0):
             raise ReplayIdInvalid()
         return value
 

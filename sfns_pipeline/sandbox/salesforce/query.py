@@ -252,10 +252,10 @@ class _Planner:
             return resolved, self._comparison(resolved, node.op, node.value)
         if isinstance(node, InList):
             values = [self._operand(resolved, value) for value in node.values]
-            keys = {_key(v) for v in values}
+            keys, kind = {_key(v) for v in values}, resolved.field.type
             if node.negated:
-                return resolved, lambda actual: actual is not None and _key(actual) not in keys
-            return resolved, lambda actual: actual is not None and _key(actual) in keys
+                return resolved, lambda actual: actual is not None and _key(_typed(kind, actual)) not in keys
+            return resolved, lambda actual: actual is not None and _key(_typed(kind, actual)) in keys
         if isinstance(node, Like):
             if resolved.field.type not in TEXT_TYPES | {"id", "reference"}:
                 raise self._error(node.field, f"invalid operator on field '{resolved.field.name}'")
@@ -266,7 +266,7 @@ class _Planner:
     def _comparison(self, resolved: Resolved, op: str, literal: Literal):
         kind = resolved.field.type
         if literal.kind == "date_literal" and kind in ("date", "datetime"):
-            start, end = _date_range(literal, self.engine.backend.clock.now(), self.node_error(resolved, literal))
+            start, end = _date_range(literal, self.engine.backend.clock.now(), self._literal_error(resolved, literal))
             return _range_predicate(kind, op, start, end)
         operand = self._operand(resolved, literal)
         if operand is None:
@@ -277,7 +277,7 @@ class _Planner:
         compare = _OPERATORS[op]
         return lambda actual: actual is not None and compare(_key(_typed(kind, actual)), wanted)
 
-    def node_error(self, resolved: Resolved, literal: Literal):
+    def _literal_error(self, resolved: Resolved, literal: Literal) -> errors.SalesforceError:
         return self._error(resolved.path, f"unexpected token: '{literal.value}'")
 
     def _operand(self, resolved: Resolved, literal: Literal) -> Any:

@@ -12,6 +12,7 @@ import json
 import secrets
 import threading
 from collections import OrderedDict
+from datetime import datetime
 from typing import Any
 
 from werkzeug.routing import Rule
@@ -20,9 +21,11 @@ from werkzeug.wrappers import Request, Response
 from sfns_pipeline.sandbox.http import HttpService, WireError, json_response
 from sfns_pipeline.sandbox.salesforce import errors
 from sfns_pipeline.sandbox.salesforce.auth import ApiUsage, OrgAuth, Session
-from sfns_pipeline.sandbox.salesforce.backend import RecordResult, SalesforceBackend
+from sfns_pipeline.sandbox.salesforce.backend import MAX_COLLECTION_SIZE, RecordResult, SalesforceBackend
 from sfns_pipeline.sandbox.salesforce.ids import make_id
 from sfns_pipeline.sandbox.salesforce.query import QueryEngine
+from sfns_pipeline.sandbox.salesforce.schema import ObjectDef
+from sfns_pipeline.sandbox.salesforce.values import format_datetime, parse_datetime
 
 DATA = "/services/data/v<version>"
 DEFAULT_BATCH_SIZE = 2000
@@ -49,6 +52,8 @@ class SalesforceService(HttpService):
         _rule(f"{DATA}/sobjects/<sobject>", "GET", "sobject_info"),
         _rule(f"{DATA}/sobjects/<sobject>", "POST", "sobject_create"),
         _rule(f"{DATA}/sobjects/<sobject>/describe", "GET", "sobject_describe"),
+        _rule(f"{DATA}/sobjects/<sobject>/updated", "GET", "sobject_updated"),
+        _rule(f"{DATA}/sobjects/<sobject>/deleted", "GET", "sobject_deleted"),
         _rule(f"{DATA}/sobjects/<sobject>/<record_id>", "GET", "record_get"),
         _rule(f"{DATA}/sobjects/<sobject>/<record_id>", "PATCH", "record_update"),
         _rule(f"{DATA}/sobjects/<sobject>/<record_id>", "DELETE", "record_delete"),
@@ -61,6 +66,8 @@ class SalesforceService(HttpService):
         _rule(f"{DATA}/composite/sobjects", "POST", "collection_create"),
         _rule(f"{DATA}/composite/sobjects", "PATCH", "collection_update"),
         _rule(f"{DATA}/composite/sobjects", "DELETE", "collection_delete"),
+        _rule(f"{DATA}/composite/sobjects/<sobject>", "GET", "collection_retrieve"),
+        _rule(f"{DATA}/composite/sobjects/<sobject>", "POST", "collection_retrieve"),
         _rule(f"{DATA}/composite/sobjects/<sobject>/<field>", "PATCH", "collection_upsert"),
     ]
 
@@ -101,9 +108,7 @@ class SalesforceService(HttpService):
         """The caller's session (checked before the allowance is charged, like Salesforce)."""
         if version is not None and version not in self.backend.org.api_versions:
             raise errors.NotFound()
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        session = self.auth.session(token.strip() if scheme.lower() in ("bearer", "oauth") else None)
+        session = self.auth.session(_bearer_token(request))
         self.usage.charge()
         return session
 
@@ -116,26 +121,24 @@ class SalesforceService(HttpService):
 
     # -- OAuth --------------------------------------------------------------------------------------
     def oauth_token(self, request: Request) -> Response:
+        """Client credentials may come as HTTP Basic (simple-salesforce) or as form fields."""
         basic = None
         scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "basic":
-            client_id, _, client_secret = base64.b64decode(credentials).decode().partition(":")
+            try:
+                client_id, _, client_secret = base64.b64decode(credentials, validate=True).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                raise errors.OAuthError("invalid_client", "invalid client credentials") from None
             basic = (client_id, client_secret)
-        try:
-            return json_response(self.auth.grant(request.form.to_dict(), basic))
-        except errors.OAuthError as exc:
-            return exc.to_response()
+        return json_response(self.auth.grant(request.form.to_dict(), basic))
 
     def oauth_userinfo(self, request: Request) -> Response:
+        """Not an API call: no allowance is charged; a bad token is a plain-text 403, as in Salesforce."""
         try:
-            session = self._session_without_charge(request)
+            session = self.auth.session(_bearer_token(request))
         except errors.InvalidSession:
             return Response("Bad_OAuth_Token", status=403, content_type="text/plain")
         return json_response(self.auth.userinfo(session))
-
-    def _session_without_charge(self, request: Request) -> Session:
-        _, _, token = request.headers.get("Authorization", "").partition(" ")
-        return self.auth.session(token.strip() or None)
 
     # -- discovery ----------------------------------------------------------------------------------
     def versions(self, request: Request) -> Response:
@@ -178,6 +181,24 @@ class SalesforceService(HttpService):
         self._session(request, version)
         return json_response(self.backend.sobject(sobject).describe(version))
 
+    def sobject_updated(self, request: Request, version: str, sobject: str) -> Response:
+        self._session(request, version)
+        start, end = _window(request)
+        changes = self.backend.changes(sobject, start, end, deleted=False)
+        return json_response({"ids": [r["Id"] for r in changes], "latestDateCovered": format_datetime(end)})
+
+    def sobject_deleted(self, request: Request, version: str, sobject: str) -> Response:
+        self._session(request, version)
+        start, end = _window(request)
+        changes = self.backend.changes(sobject, start, end, deleted=True)
+        return json_response(
+            {
+                "deletedRecords": [{"id": r["Id"], "deletedDate": r["LastModifiedDate"]} for r in changes],
+                "earliestDateAvailable": format_datetime(start),
+                "latestDateCovered": format_datetime(end),
+            }
+        )
+
     # -- records ------------------------------------------------------------------------------------
     def sobject_create(self, request: Request, version: str, sobject: str) -> Response:
         session = self._session(request, version)
@@ -192,7 +213,8 @@ class SalesforceService(HttpService):
     def record_get(self, request: Request, version: str, sobject: str, record_id: str) -> Response:
         self._session(request, version)
         obj = self.backend.sobject(sobject)
-        return json_response(self._render(obj, self.backend.get(obj.name, record_id), version, request))
+        fields = _field_list(request.args.get("fields", ""))
+        return json_response(self._render(obj, self.backend.get(obj.name, record_id), version, fields))
 
     def record_update(self, request: Request, version: str, sobject: str, record_id: str) -> Response:
         session = self._session(request, version)
@@ -208,7 +230,7 @@ class SalesforceService(HttpService):
         self._session(request, version)
         obj = self.backend.sobject(sobject)
         record = self.backend.get_by_external_id(obj.name, field, value)
-        return json_response(self._render(obj, record, version, request))
+        return json_response(self._render(obj, record, version, _field_list(request.args.get("fields", ""))))
 
     def record_upsert(self, request: Request, version: str, sobject: str, field: str, value: str) -> Response:
         session = self._session(request, version)
@@ -219,16 +241,16 @@ class SalesforceService(HttpService):
             return Response(status=204)
         return json_response({"id": record_id, "success": True, "errors": [], "created": False}, 200)
 
-    def _render(self, obj, record: dict, version: str, request: Request) -> dict[str, Any]:
+    def _render(self, obj: ObjectDef, record: dict, version: str, fields: list[str]) -> dict[str, Any]:
+        """A record with all its fields, or only ``fields`` (INVALID_FIELD for a name the object lacks)."""
         rendered = self.backend.render(obj, record, version)
-        wanted = request.args.get("fields")
-        if wanted:
-            names = {n.strip().lower() for n in wanted.split(",")}
-            unknown = [n for n in names if obj.field(n) is None]
-            if unknown:
-                raise errors.InvalidField(f"No such column '{unknown[0]}' on sobject of type {obj.name}")
-            rendered = {k: v for k, v in rendered.items() if k == "attributes" or k.lower() in names}
-        return rendered
+        if not fields:
+            return rendered
+        names = {name.lower() for name in fields}
+        unknown = sorted(name for name in names if obj.field(name) is None)
+        if unknown:
+            raise errors.InvalidField(f"No such column '{unknown[0]}' on sobject of type {obj.name}")
+        return {k: v for k, v in rendered.items() if k == "attributes" or k.lower() in names}
 
     # -- SOQL ---------------------------------------------------------------------------------------
     def query(self, request: Request, version: str) -> Response:
@@ -297,6 +319,31 @@ class SalesforceService(HttpService):
         )
         return json_response([_record_result(r, upsert=operation == "upsert") for r in results])
 
+    def collection_retrieve(self, request: Request, version: str, sobject: str) -> Response:
+        """Records by id with chosen fields (query string on GET, JSON body on POST); null for ids not found."""
+        self._session(request, version)
+        obj = self.backend.sobject(sobject)
+        if request.method == "POST":
+            body = self._json(request) or {}
+            ids, fields = body.get("ids") or [], body.get("fields") or []
+        else:
+            ids, fields = _field_list(request.args.get("ids", "")), _field_list(request.args.get("fields", ""))
+        if not ids or not fields:
+            raise errors.SalesforceError("ids and fields are required", error_code="MISSING_ARGUMENT")
+        if len(ids) > MAX_COLLECTION_SIZE:
+            raise errors.SalesforceError(
+                f"Maximum number of ids is {MAX_COLLECTION_SIZE}", error_code="EXCEEDED_ID_LIMIT"
+            )
+        found: list[dict[str, Any] | None] = []
+        for record_id in ids:
+            try:
+                record = self.backend.get(obj.name, record_id)
+            except (errors.NotFound, errors.EntityIsDeleted, errors.MalformedId):
+                found.append(None)
+            else:
+                found.append(self._render(obj, record, version, fields))
+        return json_response(found)
+
     def collection_delete(self, request: Request, version: str) -> Response:
         session = self._session(request, version)
         ids = [i for i in request.args.get("ids", "").split(",") if i]
@@ -305,12 +352,31 @@ class SalesforceService(HttpService):
         return json_response([_record_result(r, upsert=False) for r in results])
 
 
+def _field_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() in ("bearer", "oauth") else None
+
+
 def _record_result(result: RecordResult, *, upsert: bool) -> dict[str, Any]:
     rendered: dict[str, Any] = {"id": result.id, "success": result.success}
     rendered["errors"] = [] if result.success else [result.error.record_error()]
     if upsert and result.success:
         rendered["created"] = result.created
     return rendered
+
+
+def _window(request: Request) -> tuple[datetime, datetime]:
+    """The ``start``/``end`` of a getUpdated/getDeleted call, whole minutes as Salesforce covers them."""
+    start, end = (parse_datetime(request.args.get(name, "")) for name in ("start", "end"))
+    if start is None or end is None or end <= start:
+        raise errors.SalesforceError(
+            "start and end must be valid dateTimes, start before end", error_code="INVALID_REPLICATION_DATE"
+        )
+    return start.replace(second=0, microsecond=0), end.replace(second=0, microsecond=0)
 
 
 def _batch_size(header: str) -> int:

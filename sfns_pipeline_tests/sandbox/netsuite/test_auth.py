@@ -10,7 +10,7 @@ import requests
 
 from sfns_pipeline.http import make_session
 from sfns_pipeline.sandbox.runner import Sandbox
-from sfns_pipeline_tests.sandbox.netsuite.conftest import NETSUITE_ONLY, REFERENCE, NetSuiteRest, tba_auth
+from sfns_pipeline_tests.sandbox.netsuite.conftest import NETSUITE_ONLY, REFERENCE, tba_auth
 
 VECTORS = json.loads((REFERENCE / "netsuite-auth" / "tba-test-vectors.json").read_text())
 INVALID_LOGIN_START = "Invalid login attempt."
@@ -153,17 +153,3 @@ def test_assertion_signed_with_another_key_is_refused(ns_sandbox):
 def test_expired_assertion_is_refused(ns_sandbox):
     stale = client_assertion(ns_sandbox.endpoints["netsuite"]["oauth2"], issued=time.time() - 3600)
     assert request_token(ns_sandbox, stale).json()["error"] == "invalid_grant"
-
-
-def test_restart_keeps_credentials_and_records(tmp_path):
-    with Sandbox(tmp_path, ports={"netsuite": 0}, components=NETSUITE_ONLY) as first:
-        client = NetSuiteRest.connect(first)
-        subsidiary = client.create("subsidiary", {"name": "Persisted"})
-        customer = client.create(
-            "customer", {"companyName": "Kept Co", "subsidiary": {"id": subsidiary}, "externalId": "KEEP-1"}
-        )
-    with Sandbox(tmp_path, ports={"netsuite": 0}, components=NETSUITE_ONLY) as second:
-        client = NetSuiteRest.connect(second)
-        record = client.get("customer", "eid:KEEP-1")
-        assert (record["id"], record["companyName"]) == (customer, "Kept Co")
-        assert client.create("subsidiary", {"name": "Next"}) != subsidiary

@@ -62,3 +62,9 @@ def test_injected_503_and_dropped_connection(ns_sandbox, ns):
     with pytest.raises(requests.exceptions.ConnectionError):
         ns.suiteql("SELECT id FROM customer")
     assert ns.session.get(ns.record("customer")).status_code == 200
+
+
+def test_governance_limits_report_the_account_limit(limited):
+    client = NetSuiteRest.connect(limited)
+    limits = client.session.get(client.url("system/v1/governanceLimits")).json()
+    assert limits["accountConcurrencyLimit"] == 2

@@ -3,6 +3,8 @@
 import re
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from sfns_pipeline_tests.sandbox.netsuite.conftest import unique
 
 RFC_400 = "https://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html#sec10.4.1"
@@ -38,6 +40,7 @@ def test_get_shows_references_with_id_and_refname_and_utc_dates(ns, basics):
     assert record["id"] == internal_id
     assert record["links"] == [{"rel": "self", "href": ns.record(f"customer/{internal_id}")}]
     assert record["companyName"] == name
+    assert record["entityId"] == name  # defaulted from the company name
     assert record["creditLimit"] == 5000
     assert record["subsidiary"]["id"] == basics.subsidiary
     assert record["subsidiary"]["refName"]
@@ -190,3 +193,33 @@ def test_list_date_filter_uses_the_account_date_format(ns, ns_sandbox, basics):
     iso = ns.session.get(ns.record("customer"), params={"q": f'lastModifiedDate ON_OR_AFTER "{today.isoformat()}"'})
     assert iso.status_code == 400
     assert "Unparseable date" in error_detail(iso)["detail"]
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        ("creditLimit GREATER 1000", ["big"]),
+        ("creditLimit BETWEEN [100, 600]", ["small"]),
+        ("email EMPTY", ["small"]),
+        ("email CONTAIN EXAMPLE.org", ["big"]),
+        ("isInactive IS true", ["idle"]),
+        ("(creditLimit LESS 1000 OR isInactive IS true) AND email EMPTY_NOT", ["idle"]),
+        ("companyName END_WITH_NOT big", ["small", "idle"]),
+    ],
+)
+def test_list_filters_combine_operators(ns, basics, condition, expected):
+    tag = unique("F")
+    ids = {
+        "big": ns.create(
+            "customer", customer_body(basics, companyName=f"{tag} big", creditLimit=5000, email="ap@example.org")
+        ),
+        "small": ns.create("customer", customer_body(basics, companyName=f"{tag} small", creditLimit=500)),
+        "idle": ns.create(
+            "customer",
+            customer_body(basics, companyName=f"{tag} idle", creditLimit=50, email="old@example.com", isInactive=True),
+        ),
+    }
+    query = f"companyName START_WITH {tag} AND {condition}"
+    listing = ns.session.get(ns.record("customer"), params={"q": query})
+    assert listing.status_code == 200, listing.text
+    assert [item["id"] for item in listing.json()["items"]] == [ids[name] for name in expected]

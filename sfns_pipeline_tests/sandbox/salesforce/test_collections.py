@@ -134,3 +134,14 @@ def test_unknown_field_fails_the_whole_request(sf, tag):
         _upsert(sf, [_invoice(tag, 1), _invoice(tag, 2, Bogus__c=1)], all_or_none=False)
     assert first_error(refused.value)["errorCode"] == "INVALID_FIELD"
     assert _invoices_tagged(sf, tag) == 0
+
+
+def test_retrieve_collection(sf, tag):
+    first = sf.Account.create({"Name": f"Get {tag}", "Phone": "1"})["id"]
+    records = sf.restful(
+        "composite/sobjects/Account", params={"ids": f"{first},001000000000000AAA", "fields": "Name,Phone"}
+    )
+    assert records[1] is None
+    assert {k: v for k, v in records[0].items() if k != "attributes"} == {"Name": f"Get {tag}", "Phone": "1"}
+    posted = sf.restful("composite/sobjects/Account", method="POST", json={"ids": [first], "fields": ["Name"]})
+    assert posted[0]["Name"] == f"Get {tag}"

@@ -76,3 +76,5 @@ def test_sandbox_environment_describes_the_org(tmp_path):
         assert environment["SFNS_SALESFORCE_AUTH_FLOW"] == "client_credentials"
         assert environment["SFNS_SALESFORCE_CLIENT_ID"] == section["client_credentials"]["client_id"]
         assert environment["SFNS_SALESFORCE_CLIENT_SECRET"] == section["client_credentials"]["client_secret"]
+        assert environment["SFNS_SALESFORCE_USERNAME"] == section["jwt_bearer"]["username"]
+        assert environment["SFNS_SALESFORCE_PRIVATE_KEY_FILE"] == section["jwt_bearer"]["private_key_file"]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
 import pytest
-from simple_salesforce import Salesforce
+from simple_salesforce import Salesforce, format_soql
 from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
     SalesforceMalformedRequest,
@@ -230,3 +233,42 @@ def test_expired_session_error_class(endpoints):
     )
     with pytest.raises(SalesforceExpiredSession):
         sf.query("SELECT Id FROM Account")
+
+
+def test_get_updated_and_get_deleted(sandbox, sf, tag):
+    start = sandbox.clock.now() - timedelta(minutes=1)
+    kept = sf.Account.create({"Name": f"Replicated {tag}"})["id"]
+    removed = sf.Account.create({"Name": f"Removed {tag}"})["id"]
+    sf.Account.delete(removed)
+    end = sandbox.clock.now() + timedelta(minutes=2)
+    assert kept in sf.Account.updated(start, end)["ids"]
+    assert removed not in sf.Account.updated(start, end)["ids"]
+    assert removed in [r["id"] for r in sf.Account.deleted(start, end)["deletedRecords"]]
+
+
+def test_activated_order_keeps_its_account(sf, tag):
+    first = sf.Account.create({"Name": f"First {tag}"})["id"]
+    second = sf.Account.create({"Name": f"Second {tag}"})["id"]
+    order = sf.Order.create({"AccountId": first, "EffectiveDate": "2026-12-01", "Status": "Activated"})["id"]
+    with pytest.raises(SalesforceMalformedRequest) as refused:
+        sf.Order.update(order, {"AccountId": second})
+    assert first_error(refused.value)["errorCode"] == "FIELD_INTEGRITY_EXCEPTION"
+
+
+def test_concurrent_upserts_of_one_external_id_make_one_record(sf, tag):
+    def upsert(n: int) -> int:
+        return sf.Account.upsert(f"NetSuite_Customer_Id__c/RACE-{tag}", {"Name": f"Race {n}"})
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = sorted(pool.map(upsert, range(16)))
+    assert statuses.count(201) == 1 and statuses.count(200) == 15
+    found = sf.query(format_soql("SELECT Id FROM Account WHERE NetSuite_Customer_Id__c = {}", f"RACE-{tag}"))
+    assert found["totalSize"] == 1
+
+
+def test_get_with_chosen_fields(sf, tag):
+    record_id = sf.Account.create({"Name": f"Few {tag}", "Phone": "2"})["id"]
+    record = sf.restful(f"sobjects/Account/{record_id}", params={"fields": "Name,Phone"})
+    assert set(record) == {"attributes", "Name", "Phone"}
+    with pytest.raises(SalesforceMalformedRequest):
+        sf.restful(f"sobjects/Account/{record_id}", params={"fields": "Name,Nope__c"})

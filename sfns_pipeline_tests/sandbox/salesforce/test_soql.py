@@ -110,6 +110,10 @@ def test_date_field_filters(sf, distributor):
     on_or_after = format_soql("SELECT Id FROM Order WHERE PoNumber = {} AND EffectiveDate >= 2026-11-30", f"PO-{tag}")
     after = format_soql("SELECT Id FROM Order WHERE PoNumber = {} AND EffectiveDate > 2026-11-30", f"PO-{tag}")
     assert (sf.query(on_or_after)["totalSize"], sf.query(after)["totalSize"]) == (1, 0)
+    listed = format_soql(
+        "SELECT Id FROM Order WHERE PoNumber = {} AND EffectiveDate IN (2026-11-29, 2026-11-30)", f"PO-{tag}"
+    )
+    assert sf.query(listed)["totalSize"] == 1
 
 
 def test_order_limit_offset_and_count(sf, distributor):
