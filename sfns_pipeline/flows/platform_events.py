@@ -72,11 +72,17 @@ class EventCursor:
 
     @classmethod
     def from_json(cls, raw: str | None) -> EventCursor:
-        """The cursor stored by :meth:`to_json`; an empty or unreadable one starts afresh."""
+        """The cursor stored by :meth:`to_json`; empty starts afresh (``initial_replay``).
+
+        Any other text is taken as a replay id: an operator may set the cursor to a base64 replay id
+        in the UI, and garbage is then rejected by Salesforce and handled like any lost position.
+        """
+        if not raw:
+            return cls()
         try:
-            return cls(**json.loads(raw)) if raw else cls()
+            return cls(**json.loads(raw))
         except (ValueError, TypeError):
-            return cls(lost_position=f"unreadable cursor {raw[:80]!r} replaced")
+            return cls(replay_id=raw.strip())
 
     @property
     def replay_bytes(self) -> bytes | None:

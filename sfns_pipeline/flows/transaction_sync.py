@@ -10,7 +10,7 @@ A window's run, in order:
 1. claim the flow's dead letters that are due for another attempt (earlier per-record failures);
 2. read NetSuite, one SuiteQL page at a time: records modified in the window widened by the overlap
    (late commits, clock skew), then the dead letters not already read;
-3. per page: map, read what Salesforce holds for those ids (one SOQL per 200), and upsert only what
+3. map each page, and per 200 records read what Salesforce holds for them (one SOQL) and upsert only what
    differs — Collections keyed by ``NetSuite_Id__c``, parents by external id, ≤ 200 per call. An
    unchanged record costs no write; a re-run of a window writes nothing and creates no duplicate;
 4. report: ledger, one error email, and metadata (counts, pages, API calls, window, max
@@ -97,32 +97,45 @@ class SyncReport:
 
 
 class TransactionWriter:
-    """Maps pages of SuiteQL rows and upserts them into Salesforce, one outcome per record."""
+    """Maps pages of SuiteQL rows and upserts them into Salesforce, one outcome per record.
+
+    Pages from NetSuite (50 rows by default) are buffered up to a full Collections call (200), so a
+    window of 120 records costs one SOQL and one upsert against Salesforce's daily API allowance.
+    """
 
     def __init__(self, sync: TransactionSync, salesforce: SalesforceClient) -> None:
         self.sync = sync
         self.salesforce = salesforce
         self.key = sync.fields.record_netsuite_id
+        self._pending: list[NetSuiteTransaction] = []
 
     def write(self, rows: Sequence[dict[str, Any]], report: SyncReport) -> set[str]:
-        """Sync one page; returns the NetSuite ids it covered."""
+        """Take one page (written once 200 records are pending, or on :meth:`flush`); returns its NetSuite ids."""
         report.pages += 1
         report.fetched += len(rows)
-        transactions: list[NetSuiteTransaction] = []
-        outcomes: list[RecordOutcome] = []
+        unreadable: list[RecordOutcome] = []
         for row in rows:
             try:
-                transactions.append(parse_transaction(row, self.sync.zone))
+                self._pending.append(parse_transaction(row, self.sync.zone))
             except (KeyError, ValueError, ArithmeticError) as exc:  # a row we cannot read is one failed record
-                outcomes.append(
+                unreadable.append(
                     RecordOutcome.from_exception(
                         self.sync.record_type, str(row.get("id")), exc, payload={"netsuite_id": row.get("id")}
                     )
                 )
-        for start in range(0, len(transactions), COLLECTION_LIMIT):
-            outcomes += self._upsert_changed(transactions[start : start + COLLECTION_LIMIT])
-        report.add(transactions, outcomes)
+        report.add([], unreadable)
+        while len(self._pending) >= COLLECTION_LIMIT:
+            self._write_batch(report)
         return {str(row.get("id")) for row in rows}
+
+    def flush(self, report: SyncReport) -> None:
+        """Write whatever is still pending."""
+        while self._pending:
+            self._write_batch(report)
+
+    def _write_batch(self, report: SyncReport) -> None:
+        batch, self._pending = self._pending[:COLLECTION_LIMIT], self._pending[COLLECTION_LIMIT:]
+        report.add(batch, self._upsert_changed(batch))
 
     def _upsert_changed(self, transactions: Sequence[NetSuiteTransaction]) -> list[RecordOutcome]:
         desired = {tx.id: self.sync.to_salesforce(tx, self.sync.fields) for tx in transactions}
@@ -193,6 +206,7 @@ def sync_records(
     pending = [i for i in dict.fromkeys(retry_ids) if i not in seen]
     for rows in transactions_by_id(netsuite, types=sync.types, ids=pending, page_size=page_size):
         seen |= writer.write(rows, report)
+    writer.flush(report)
     # A dead letter whose record is gone from NetSuite (deleted, or no longer of a synced type) is done.
     report.outcomes += [
         RecordOutcome.skipped(sync.record_type, i, "no longer in NetSuite") for i in pending if i not in seen

@@ -134,13 +134,24 @@ def test_an_expired_replay_id_is_reported_and_handled_by_the_policy(fresh_sandbo
         result = flow.tick(cursor)
 
         config = [r.run_config["ops"]["load"]["config"] for r in result.run_requests]
-        print("DEBUG", cursor, result.cursor, result.skip_message, config)
-        assert config[0]["catch_up_since"] and config[0]["events"] == []  # re-read what changed in the gap
+        assert config[0]["catch_up_since"], (cursor, result.cursor, config)  # re-read what changed in the gap
+        assert config[0]["events"] == []
         assert [e["Account_Id__c"] for c in config[1:] for e in c["events"]] == [newer]
         assert processed not in json.dumps(config)  # it expired with the stream
         assert "rejected" in EventCursor.from_json(result.cursor).lost_position
         (mail,) = flow.mails()
         assert "customer sync" in mail["Subject"]
+
+
+def test_an_operator_can_set_the_cursor_to_a_replay_id(flow):
+    cursor = flow.pin()
+    created = [flow.create_account() for _ in range(3)]
+    first = flow.tick(cursor, batch_size=1)
+    second_event = first.run_requests[0].run_config["ops"]["load"]["config"]["events"][0]
+
+    replayed = flow.tick(second_event["replay_id"])  # "Set cursor value" in the UI: resume after that event
+
+    assert account_ids(replayed) == created[1:]
 
 
 def test_policy_earliest_resumes_without_a_catch_up(flow):

@@ -13,7 +13,9 @@ SQLite (SQLAlchemy) in the tables SuiteQL reads, so both APIs see one truth. Rul
   :meth:`NetSuiteBackend.bill_sales_order`), which move the order's status along;
 - refunds apply to a customer's credit memos; ``lastmodifieddate`` follows the sandbox clock on every change.
 
-Sublists given on update replace the existing lines (SOAP ``replaceAll="true"``, REST ``replace=item``).
+Sublists given on update replace the existing lines (SOAP ``replaceAll="true"``, REST ``replace=item``);
+a rewritten order line keeps what was already shipped and billed on it (matched by position and item),
+and a fulfilled line cannot be dropped.
 """
 
 from __future__ import annotations
@@ -183,9 +185,7 @@ class NetSuiteBackend:
 
     # ------------------------------------------------------------------------------------------------
     # operations behind the activity simulator
-    def fulfill_sales_order(
-        self, sales_order_id: str, *, tracking_numbers: list[str] | None = None, ship_method_id: str | None = None
-    ) -> str:
+    def fulfill_sales_order(self, sales_order_id: str, *, tracking_numbers: list[str] | None = None) -> str:
         """Ship every unfulfilled quantity of a sales order; returns the item fulfilment's internal id."""
         order_type = self.schema.record_types["salesOrder"]
         with self.transaction() as conn:
@@ -213,8 +213,8 @@ class NetSuiteBackend:
             }
             if tracking_numbers:
                 fields["trackingNumbers"] = ",".join(tracking_numbers)
-            if ship_method_id or order["shipmethod"]:
-                fields["shipMethod"] = {"id": str(ship_method_id or order["shipmethod"])}
+            if order["shipmethod"] is not None:
+                fields["shipMethod"] = {"id": str(order["shipmethod"])}
             fulfilment_id = self._create(
                 conn, self.schema.record_types["itemFulfillment"], fields, None, created_from=order["id"]
             )
@@ -453,9 +453,12 @@ class NetSuiteBackend:
     def _custom_column(self, conn: sa.Connection, table_name: str, name: str) -> str:
         column = name.lower()
         table = self.metadata.tables[table_name]
-        if column not in table.c:
-            # Custom fields exist in a NetSuite account before they are used; the sandbox defines them on first use.
+        # Custom fields exist in a NetSuite account before they are used; the sandbox defines them on first use.
+        # Ask SQLite, not the metadata: a rolled-back request takes its ALTER TABLE with it.
+        existing = {row[1] for row in conn.exec_driver_sql(f'PRAGMA table_info("{table_name}")')}
+        if column not in existing:
             conn.exec_driver_sql(f'ALTER TABLE "{table_name}" ADD COLUMN "{column}" TEXT')
+        if column not in table.c:
             table.append_column(sa.Column(column, sa.Text))
         return column
 

@@ -80,23 +80,13 @@ class AccountSchema:
 
     def record_type(self, name: str) -> RecordType | None:
         """Look a record type up case-insensitively, as NetSuite's REST paths accept (``customerpayment``)."""
-        return self._by_lower().get(name.lower())
-
-    def _by_lower(self) -> dict[str, RecordType]:
-        return {name.lower(): record for name, record in self.record_types.items()}
+        return next((record for key, record in self.record_types.items() if key.lower() == name.lower()), None)
 
     def status_name(self, compound: str) -> str:
         """``CustInvc:A`` -> ``Invoice : Open`` (what ``BUILTIN.DF(status)`` shows)."""
         code, _, letter = compound.partition(":")
         kind = self.transaction_types[code]
         return f"{kind['name']} : {kind['statuses'][letter]}"
-
-    def tables(self) -> dict[str, set[str]]:
-        """SuiteQL table -> REST record types stored in it."""
-        out: dict[str, set[str]] = {}
-        for record in self.record_types.values():
-            out.setdefault(record.table, set()).add(record.name)
-        return out
 
 
 @cache

@@ -112,3 +112,17 @@ def test_refund_without_a_customer_is_refused(ns):
     response = ns.session.post(ns.record("customerRefund"), json={"apply": {"items": []}})
     detail = response.json()["o:errorDetails"][0]
     assert (detail["o:errorCode"], detail["o:errorPath"]) == ("USER_ERROR", "customer")
+
+
+def test_upserting_a_shipped_order_again_keeps_its_progress(ns, backend, basics):
+    external_id = unique("SO")
+    body = {"entity": {"id": basics.customer}, "item": {"items": [{"item": {"id": basics.item}, "quantity": 5}]}}
+    url = ns.record(f"salesOrder/eid:{external_id}")
+    assert ns.session.put(url, json=body).status_code == 204
+    order = backend.resolve("salesOrder", f"eid:{external_id}")
+    backend.fulfill_sales_order(order)
+    assert ns.session.put(url, json=body | {"memo": "replayed event"}).status_code == 204
+    assert ns.get("salesOrder", order)["status"]["refName"] == "Pending Billing"
+    dropped = ns.session.put(url, json=body | {"item": {"items": []}})
+    assert dropped.status_code == 400
+    assert ns.get("salesOrder", order, expandSubResources="true")["item"]["items"][0]["quantityFulfilled"] == 5
