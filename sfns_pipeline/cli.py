@@ -86,6 +86,8 @@ def demo(
         subprocess.run([*sfns, "seed", "--data-dir", str(sandbox_dir)], check=True)  # noqa: S603
         environment = os.environ | sandbox_environment(endpoints_file)
         environment.setdefault("DAGSTER_HOME", str(Path(".sfns/dagster_home").resolve()))
+        for flow in ("INVOICE_SYNC", "REFUND_SYNC", "SHIP_CONFIRM_SYNC"):  # the demo's history is minutes old
+            environment.setdefault(f"SFNS_{flow}_FIRST_RUN_LOOKBACK_MINUTES", "60")
         Path(environment["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
         simulate = [*sfns, "simulate", "--data-dir", str(sandbox_dir), "--interval", str(simulate_every)]
         children.append(subprocess.Popen(simulate))  # noqa: S603

@@ -230,10 +230,17 @@ class PaymentSyncSettings(PlatformEventFlowSettings, BaseSettings):
     topic: str = "/event/Payment_and_Refund_Event__e"
 
 
+DEFAULT_WINDOWS_START = datetime(2026, 1, 1)  # earliest window a backfill can reach unless `start` says otherwise
+
+
 class WatermarkFlowSettings(BaseModel):
     """Shared shape of the scheduled NetSuite → Salesforce flows (invoices, refunds, ship confirms)."""
 
-    start: datetime = datetime(2026, 1, 1)  # first window on a fresh install (UTC)
+    # First window the sensor requests on a fresh install (UTC). Unset: windows exist from
+    # DEFAULT_WINDOWS_START and the first run looks back `first_run_lookback_minutes` from NetSuite's
+    # clock, so a new install does not queue a run for every quarter hour since January.
+    start: datetime | None = None
+    first_run_lookback_minutes: int = Field(default=1440, ge=15)
     replay_from: datetime | None = None  # rewinds the watermark once, then is ignored
     page_size: int = Field(default=50, ge=1, le=1000)
     overlap_minutes: int = Field(default=2, ge=0, le=60)
@@ -242,6 +249,11 @@ class WatermarkFlowSettings(BaseModel):
     recipients: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     _split_recipients = field_validator("recipients", mode="before")(_csv_list)
+
+    @property
+    def windows_start(self) -> datetime:
+        """Start of the first 15-minute window that exists (the partitions' start)."""
+        return self.start or DEFAULT_WINDOWS_START
 
 
 class InvoiceSyncSettings(WatermarkFlowSettings, BaseSettings):

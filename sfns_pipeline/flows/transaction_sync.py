@@ -249,7 +249,7 @@ class TransactionSyncDefinitions:
 
 def build_transaction_sync(sync: TransactionSync) -> TransactionSyncDefinitions:
     """Partitions, assets, reconciliation check, watermark sensor and replay handler of ``sync``."""
-    partitions = window_partitions(sync.settings.start, minute_offset=sync.minute_offset)
+    partitions = window_partitions(sync.settings.windows_start, minute_offset=sync.minute_offset)
     name = sync.flow.name
     source = dg.AssetSpec(
         f"netsuite_{sync.noun}",

@@ -72,8 +72,12 @@ def plan_windows(
     limit: int,
     replay_from: datetime | None = None,
     host_now: datetime | None = None,
+    first_window_at: datetime | None = None,
 ) -> tuple[list[str], WatermarkCursor]:
     """The closed windows to request now (oldest first, at most ``limit``) and the cursor after them.
+
+    On a fresh cursor the sensor begins at the window containing ``first_window_at`` (default: the
+    first window that exists).
 
     A window is requested only when ``source_now`` (NetSuite's clock) is past its end plus the
     overlap *and* Dagster already knows the partition (its end is past the host's clock).
@@ -84,7 +88,9 @@ def plan_windows(
             generation=cursor.generation + 1,
             replay_applied=replay_from.isoformat(),
         )
-    key = cursor.next_window or partitions_def.get_first_partition_key()
+    key = cursor.next_window or (
+        _window_key_at(partitions_def, first_window_at) if first_window_at else partitions_def.get_first_partition_key()
+    )
     with dg.partition_loading_context(effective_dt=host_now):  # None = the host's clock
         last_known = partitions_def.get_last_partition_key()
     if last_known is None:
@@ -129,6 +135,7 @@ def watermark_sensor(
             overlap=timedelta(minutes=settings.overlap_minutes),
             limit=settings.max_windows_per_tick,
             replay_from=settings.replay_from,
+            first_window_at=settings.start or source_now - timedelta(minutes=settings.first_run_lookback_minutes),
         )
         if new_cursor.generation != cursor.generation:
             context.log.warning(f"{flow}: replaying from {settings.replay_from} (generation {new_cursor.generation})")

@@ -118,3 +118,23 @@ def test_a_naive_replay_date_means_utc_whatever_the_host_time_zone(monkeypatch):
         monkeypatch.undo()
         time.tzset()
     assert keys[0] == "2026-12-03-09:15"
+
+
+def test_fresh_install_without_start_looks_back_only_a_day():
+    @dg.asset(partitions_def=window_partitions(datetime(2026, 1, 1)))
+    def invoices():
+        return None
+
+    windows = invoices.partitions_def
+    sensor = watermark_sensor(
+        flow="invoices",
+        target=[invoices],
+        partitions_def=windows,
+        settings=InvoiceSyncSettings(),  # no SFNS_INVOICE_SYNC_START
+        source_clock=lambda context: datetime.now(UTC),
+    )
+    result = sensor.evaluate_tick(
+        dg.build_sensor_context(definitions=dg.Definitions(assets=[invoices], sensors=[sensor]))
+    )
+    first = windows.time_window_for_partition_key(result.run_requests[0].partition_key).start
+    assert timedelta(hours=23, minutes=45) <= datetime.now(UTC) - first <= timedelta(hours=24, minutes=15)
