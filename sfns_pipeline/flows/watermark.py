@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from sfns_pipeline.flows.reporting import FLOW_TAG
 from sfns_pipeline.settings import WatermarkFlowSettings
 
 WINDOW_FORMAT = "%Y-%m-%d-%H:%M"
@@ -143,7 +144,7 @@ def watermark_sensor(
             dg.RunRequest(
                 partition_key=key,
                 run_key=f"{flow}:{key}:g{new_cursor.generation}",
-                tags={"sfns/flow": flow},
+                tags={FLOW_TAG: flow},
             )
             for key in keys
         ]
