@@ -71,7 +71,7 @@ SYNC_ERROR_MAX = 32_000  # NetSuite_Sync_Error__c is a long text area
 IN_MEMORY_IO = "in_memory_io_manager"  # resource key of dg.mem_io_manager (resources.py)
 BATCH_OUT = dg.Out(io_manager_key=IN_MEMORY_IO)
 # Transient outages are retried by the step after the clients' own retries gave up (dagster-facts §4).
-RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 
 
 class CustomerSyncResource(dg.ConfigurableResource):
@@ -428,7 +428,8 @@ def writeback(
     tags=flow_tags(CUSTOMER_SYNC),
     # In-process: a run is a few seconds of API calls, and a subprocess per step would add ~2 s each
     # (dagster-facts §6) to a flow that promises "seconds". It also lets batches pass between steps in
-    # memory (IN_MEMORY_IO) instead of being pickled to disk: Account data is customer data.
+    # memory (IN_MEMORY_IO) instead of being pickled to disk: Account data is customer data. The price:
+    # a failed run is re-executed in full ("from failure" has no stored batch), which every step allows.
     executor_def=dg.in_process_executor,
 )
 def customer_sync_job() -> None:

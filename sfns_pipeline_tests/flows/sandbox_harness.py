@@ -99,16 +99,17 @@ class CustomerFlow:
 
     # -- checking ----------------------------------------------------------------------------------
     def account(self, account_id: str) -> dict[str, Any]:
-        """The Account as the integration user reads it (sync fields included)."""
+        """The Account as it is now (sync fields included)."""
         return self.sales.Account.get(account_id)
 
     def customer(self, account_id: str) -> dict[str, Any]:
         return self.netsuite.get("customer", external_id=account_id)
 
     def customers_with_external_ids(self, account_ids: list[str]) -> list[dict[str, Any]]:
-        quoted = ", ".join(f"'{i}'" for i in account_ids)
-        query = f"SELECT id, externalid FROM customer WHERE externalid IN ({quoted}) ORDER BY id"  # noqa: S608
-        return [row for page in self.netsuite.suiteql_pages(query) for row in page.items]
+        """Every NetSuite customer whose externalId is one of the Account ids (duplicates would show twice)."""
+        marks = ", ".join("?" for _ in account_ids)
+        query = f"SELECT id, externalid FROM customer WHERE externalid IN ({marks}) ORDER BY id"  # noqa: S608
+        return [row for page in self.netsuite.suiteql_pages(query, account_ids) for row in page.items]
 
     def mails(self) -> list[EmailMessage]:
         """Emails sent to this test's recipient."""

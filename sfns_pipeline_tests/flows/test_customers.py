@@ -15,6 +15,7 @@ from sfns_pipeline.flows.dead_letters import build_replay_job
 from sfns_pipeline.flows.platform_events import EventBatch
 from sfns_pipeline.ledger import DeadLetterStatus
 from sfns_pipeline.ledger.store import UNRESOLVED
+from sfns_pipeline.netsuite.resource import NetSuiteRestResource
 from sfns_pipeline.sandbox.faults import FaultRule
 from sfns_pipeline_tests.flows.sandbox_harness import CustomerFlow, customer_flow, run_metadata
 
@@ -264,3 +265,28 @@ def test_a_child_waits_for_its_failed_parent_and_both_sync_on_replay(sandbox, tm
         assert fixed.customer(child)["parent"]["id"] == ids[parent]
         assert fixed.account(child)["NetSuite_Sync_Error__c"] is None
         assert not fixed.resources["ledger"].ledger().entries(CUSTOMER_SYNC.name, statuses=UNRESOLVED)
+
+
+def test_an_outage_beyond_the_client_retries_is_retried_by_the_step(flow, sandbox):
+    cursor = flow.pin()
+    account_id = flow.create_account()
+    (request,) = flow.tick(cursor).run_requests
+    # the client gives up at the first 503 here, so the step's RetryPolicy is what recovers
+    ns = flow.settings.netsuite
+    flow.resources["netsuite"] = NetSuiteRestResource(
+        account_id=ns.account_id,
+        rest_url=ns.rest_url,
+        consumer_key=ns.consumer_key,
+        consumer_secret=ns.consumer_secret.get_secret_value(),
+        token_id=ns.token_id,
+        token_secret=ns.token_secret.get_secret_value(),
+        ca_bundle=str(flow.settings.ca_bundle),
+        max_attempts=1,
+    )
+    sandbox.faults.add(FaultRule(service="netsuite", kind="503", path="/record/v1/customer", count=1))
+
+    result = flow.run(request)
+
+    restarted = [e for e in result.all_events if e.event_type_value == "STEP_RESTARTED"]
+    assert [e.step_key for e in restarted] == ["post"]
+    synced_once(flow, account_id)

@@ -110,6 +110,12 @@ def test_transient_errors_are_retried(client, sandbox):
     assert [rule["hits"] for rule in sandbox.faults.rules()] == [2, 2]
 
 
+def test_a_token_endpoint_outage_is_transient_not_an_auth_error(sandbox):
+    sandbox.faults.add(FaultRule(service="salesforce", kind="503", path="/services/oauth2/token", count=1))
+    assert client_for(sandbox).query("SELECT Id FROM Account LIMIT 1") is not None
+    assert sandbox.faults.rules()[0]["hits"] == 1
+
+
 def test_an_outage_that_outlasts_the_retries_is_reported_as_unavailable(client, sandbox):
     client.query("SELECT Id FROM Account LIMIT 1")
     sandbox.faults.add(FaultRule(service="salesforce", kind="503", path="/query"))

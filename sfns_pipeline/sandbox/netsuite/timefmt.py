@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 STORAGE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -89,6 +89,46 @@ class AccountTime:
     def local_date(self, stored: str) -> date:
         """The account-local calendar date of a stored instant."""
         return self.instant(stored).astimezone(self.zone).date()
+
+    def _wall_clock(self, stored: str) -> datetime:
+        return self.instant(stored).astimezone(self.zone).replace(tzinfo=None)
+
+    def _from_wall_clock(self, local: datetime) -> str:
+        return self.store_instant(local.replace(tzinfo=self.zone))
+
+    # -- Oracle DATE arithmetic: days on the account's wall clock -----------------------------------
+    def add_days(self, stored: str, days: float) -> str:
+        """``date + n``: ``n`` days (fractions allowed: ``1/24`` is an hour) later on the account's wall clock.
+
+        Like Oracle ``DATE`` arithmetic, a day is a calendar day: ``SYSDATE - 1`` on the day after clocks
+        spring forward is the same local time yesterday, 23 hours ago. Dates keep whole seconds."""
+        return self._from_wall_clock(self._wall_clock(stored) + timedelta(seconds=round(days * 86400)))
+
+    def days_between(self, later: str, earlier: str) -> float:
+        """``date - date``: the days between two wall-clock times (a fraction for part of a day)."""
+        return (self._wall_clock(later) - self._wall_clock(earlier)).total_seconds() / 86400
+
+    def trunc(self, stored: str, unit: str = "DD") -> str:
+        """Oracle ``TRUNC(date, unit)`` on the account's wall clock (default: local midnight)."""
+        local = self._wall_clock(stored)
+        unit = unit.upper()
+        if unit in ("DD", "DDD", "J"):
+            local = datetime.combine(local.date(), time())
+        elif unit in ("MM", "MON", "MONTH", "RM"):
+            local = datetime(local.year, local.month, 1)
+        elif unit in ("Q",):
+            local = datetime(local.year, 3 * ((local.month - 1) // 3) + 1, 1)
+        elif unit in ("YYYY", "YYY", "YY", "Y", "YEAR", "SYYYY", "SYEAR"):
+            local = datetime(local.year, 1, 1)
+        elif unit == "IW":
+            local = datetime.combine(local.date() - timedelta(days=local.weekday()), time())
+        elif unit in ("HH", "HH12", "HH24"):
+            local = local.replace(minute=0, second=0)
+        elif unit == "MI":
+            local = local.replace(second=0)
+        else:
+            raise DateFormatError(f"Invalid format model for TRUNC: {unit}")
+        return self._from_wall_clock(local)
 
     # -- REST record API ----------------------------------------------------------------------------
     def parse_rest_date(self, text: str) -> str:

@@ -158,3 +158,104 @@ def test_lastmodifieddate_follows_the_sandbox_clock_on_every_change(ns, ns_sandb
     )
     (row,) = ns.suiteql(query, params=[internal_id]).json()["items"]
     assert (row["c"], row["lm"]) == ("2025-02-01", "2025-02-03")
+
+
+def only_row(ns, query, params=None):
+    response = ns.suiteql(query, params=params)
+    assert response.status_code == 200, response.text
+    (row,) = response.json()["items"]
+    return row
+
+
+@pytest.mark.parametrize(
+    ("text", "model", "shown"),
+    [
+        ("2026-03-08 01:30:00", "YYYY-MM-DD HH24:MI:SS", "2026-03-08 01:30:00"),  # just before DST begins
+        ("2026-03-08 01:30:00", "yyyy-mm-dd hh24:mi:ss", "2026-03-08 01:30:00"),
+        ("03/08/2026 01:30 PM", "MM/DD/YYYY HH:MI AM", "2026-03-08 13:30:00"),  # HH is the 12-hour clock
+        ("08-Mar-2026", "DD-Mon-YYYY", "2026-03-08 00:00:00"),
+    ],
+)
+def test_to_date_and_to_char_take_literal_or_bound_format_models(ns, text, model, shown):
+    out_model = "YYYY-MM-DD HH24:MI:SS"
+    literal = only_row(ns, f"SELECT TO_CHAR(TO_DATE('{text}', '{model}'), '{out_model}') AS d FROM dual")
+    bound = only_row(ns, "SELECT TO_CHAR(TO_DATE(?, ?), ?) AS d FROM dual", params=[text, model, out_model])
+    assert literal["d"] == bound["d"] == shown
+
+
+def test_to_char_keeps_the_literal_models_case_and_12_hour_clock(ns):
+    row = only_row(
+        ns, "SELECT TO_CHAR(TO_DATE('2026-07-04 18:05:00', 'YYYY-MM-DD HH24:MI:SS'), 'Mon DD, YYYY HH:MI AM') AS d FROM dual"
+    )
+    assert row["d"] == "Jul 04, 2026 06:05 PM"
+
+
+def test_to_number_nvl_coalesce_case_concatenation_and_numeric_functions(ns):
+    query = (
+        "SELECT TO_NUMBER('12.5') + 1 AS plus, TO_NUMBER('1,234', '9G999') AS grouped, "
+        "NVL(NULL, 'fallback') AS nvl, COALESCE(NULL, NULL, 3) AS firstset, "
+        "CASE WHEN TO_NUMBER('2') > 1 THEN 'big' ELSE 'small' END AS size, "
+        "'INV' || '-' || NULL || 7 AS joined, UPPER('ab') AS up, LOWER('AB') AS low, "
+        "ROUND(2.567, 2) AS r2, ROUND(2.5) AS r0, ABS(-3) AS abs, TRUNC(15.79, 1) AS t1 FROM dual"
+    )
+    assert only_row(ns, query) == {
+        "links": [],
+        "plus": "13.5",
+        "grouped": "1234",
+        "nvl": "fallback",
+        "firstset": "3",
+        "size": "big",
+        "joined": "INV-7",  # a null operand of || is the empty string, as in Oracle
+        "up": "AB",
+        "low": "ab",
+        "r2": "2.57",
+        "r0": "3",
+        "abs": "3",
+        "t1": "15.7",
+    }
+
+
+def test_to_number_over_a_column_and_invalid_numbers(ns, basics):
+    tag = make_customers(ns, basics, 1, phone="0042")
+    row = only_row(ns, "SELECT TO_NUMBER(phone) * 2 AS doubled FROM customer WHERE companyname LIKE ?", [f"{tag}%"])
+    assert row["doubled"] == "84"
+    response = ns.suiteql("SELECT TO_NUMBER('12abc') AS n FROM dual")
+    assert response.status_code == 400
+    assert "Invalid number" in response.json()["o:errorDetails"][0]["detail"]
+
+
+def test_sysdate_arithmetic_and_trunc_follow_the_sandbox_clock_in_account_time(ns, ns_sandbox):
+    set_clock(ns, ns_sandbox, datetime(2026, 3, 9, 19, 30, 10, tzinfo=UTC))  # 12:30:10 PDT, the day after DST began
+    model = "YYYY-MM-DD HH24:MI:SS"
+    query = (
+        f"SELECT TO_CHAR(SYSDATE, '{model}') AS now, TO_CHAR(SYSDATE - 1, '{model}') AS yesterday, "
+        f"TO_CHAR(SYSDATE - (1/24), '{model}') AS hour_ago, TO_CHAR(TRUNC(SYSDATE), '{model}') AS midnight, "
+        f"TO_CHAR(TRUNC(SYSDATE) - 1, '{model}') AS yesterday_midnight, TO_CHAR(CURRENT_DATE, '{model}') AS today, "
+        f"TO_CHAR(SYSDATE + INTERVAL '30' MINUTE, '{model}') AS later, "
+        "SYSDATE - TRUNC(SYSDATE - 2) AS days FROM dual"
+    )
+    row = only_row(ns, query)
+    assert row == {
+        "links": [],
+        "now": "2026-03-09 12:30:10",
+        "yesterday": "2026-03-08 12:30:10",  # a calendar day on the wall clock (23 hours, as clocks sprang forward)
+        "hour_ago": "2026-03-09 11:30:10",
+        "midnight": "2026-03-09 00:00:00",
+        "yesterday_midnight": "2026-03-08 00:00:00",
+        "today": "2026-03-09 12:30:10",
+        "later": "2026-03-09 13:00:10",
+        "days": repr(2 + (12 * 3600 + 30 * 60 + 10) / 86400),
+    }
+
+
+def test_date_arithmetic_filters_recent_records(ns, ns_sandbox, basics):
+    set_clock(ns, ns_sandbox, datetime(2026, 5, 1, 12, 0, 10, tzinfo=UTC))
+    old = make_customers(ns, basics, 1)
+    set_clock(ns, ns_sandbox, datetime(2026, 5, 3, 12, 0, 10, tzinfo=UTC))
+    new = make_customers(ns, basics, 1)
+    query = (
+        "SELECT COUNT(*) AS n FROM customer WHERE (companyname LIKE ? OR companyname LIKE ?) "
+        "AND lastmodifieddate >= SYSDATE - 1"
+    )
+    assert only_row(ns, query, [f"{old}%", f"{new}%"])["n"] == "1"
+    assert only_row(ns, query.replace("SYSDATE - 1", "TRUNC(SYSDATE) - 2"), [f"{old}%", f"{new}%"])["n"] == "2"

@@ -52,3 +52,39 @@ def test_dates_are_local_midnight_and_round_trip():
     assert AccountTime("Europe/Berlin").rest_date(AccountTime("Europe/Berlin").parse_rest_date("2024-03-31")) == (
         "2024-03-31"
     )
+
+
+@pytest.mark.parametrize(
+    ("local", "days", "expected"),
+    [
+        ("2024-11-03 12:00:00", -1, "2024-11-02 12:00:00"),  # 25 hours back: clocks fell back overnight
+        ("2024-11-03 12:00:00", -1 / 24, "2024-11-03 11:00:00"),
+        ("2024-03-31 23:30:00", 1 / 48, "2024-04-01 00:00:00"),
+        ("2024-02-28 08:00:00", 2, "2024-03-01 08:00:00"),
+    ],
+)
+def test_date_arithmetic_counts_days_on_the_wall_clock(local, days, expected):
+    model = "YYYY-MM-DD HH24:MI:SS"
+    assert PACIFIC.to_char(PACIFIC.add_days(PACIFIC.to_date(local, model), days), model) == expected
+
+
+@pytest.mark.parametrize(
+    ("unit", "expected"),
+    [
+        ("DD", "2024-11-06 00:00"),
+        ("MM", "2024-11-01 00:00"),
+        ("YYYY", "2024-01-01 00:00"),
+        ("IW", "2024-11-04 00:00"),
+        ("Q", "2024-10-01 00:00"),
+        ("HH24", "2024-11-06 17:00"),
+    ],
+)
+def test_trunc_truncates_in_account_local_time(unit, expected):
+    stored = PACIFIC.store_instant(datetime(2024, 11, 7, 1, 45, 30, tzinfo=UTC))  # 17:45:30 PST on the 6th
+    assert PACIFIC.to_char(PACIFIC.trunc(stored, unit), "YYYY-MM-DD HH24:MI") == expected
+
+
+def test_days_between_is_a_fraction_of_wall_clock_days():
+    model = "YYYY-MM-DD HH24:MI:SS"
+    later, earlier = PACIFIC.to_date("2024-03-11 06:00:00", model), PACIFIC.to_date("2024-03-10 00:00:00", model)
+    assert PACIFIC.days_between(later, earlier) == 1.25
