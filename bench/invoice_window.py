@@ -64,11 +64,11 @@ def bill_window(harness: Harness, window: datetime, size: int) -> None:
 
 def materialize(harness: Harness, partition_key: str) -> WindowRun:
     """The window's asset and check, on a fresh ephemeral instance, timed."""
-    instance = dg.DagsterInstance.ephemeral()
-    result, seconds = timed(
-        lambda: harness.materialize(invoice_defs, partition_key, instance=instance, run_config=QUIET_RUN_CONFIG)
-    )
-    steps = step_seconds(instance, result.run_id)
+    with dg.DagsterInstance.ephemeral() as instance:  # disposed here: its SQLite must not be freed by another thread
+        result, seconds = timed(
+            lambda: harness.materialize(invoice_defs, partition_key, instance=instance, run_config=QUIET_RUN_CONFIG)
+        )
+        steps = step_seconds(instance, result.run_id)
     check = sum(duration for step, duration in steps.items() if step != ASSET)
     return WindowRun(seconds, steps[ASSET], check, metadata(result, ASSET), check_result(result).passed)
 

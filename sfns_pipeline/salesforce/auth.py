@@ -7,6 +7,8 @@ token URL. simple-salesforce then runs with ``instance_url`` + ``session_id``.
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,3 +90,47 @@ def fetch_access_token(session: requests.Session, settings: OAuthSettings, timeo
     body = response.json()
     org_id = body.get("id", "").rstrip("/").split("/")[-2] if body.get("id") else None
     return AccessToken(access_token=body["access_token"], instance_url=body["instance_url"], org_id=org_id)
+
+
+class TokenCache:
+    """Access tokens shared by every client in the process, reused for up to ``max_age_seconds``.
+
+    Sensors build fresh resources on every tick; without this each tick would log in again, and
+    Salesforce caps logins per user per hour. A token that turns out to be expired is replaced through
+    the 401 path (:meth:`refresh`), so the age limit only bounds how long a revoked token is tried.
+    """
+
+    def __init__(self, max_age_seconds: float = 900) -> None:
+        self.max_age_seconds = max_age_seconds
+        self._tokens: dict[tuple[str, ...], tuple[AccessToken, float]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(settings: OAuthSettings) -> tuple[str, ...]:
+        # The secret is part of the identity (a rotated secret must not reuse the old token); only its hash is kept.
+        secret_hash = hashlib.sha256((settings.client_secret or "").encode()).hexdigest()
+        return (settings.token_url, settings.flow, settings.client_id, settings.username or "", secret_hash)
+
+    def get(self, session: requests.Session, settings: OAuthSettings, timeout: float = 30) -> tuple[AccessToken, bool]:
+        """A cached token, or a freshly fetched one; the flag says whether a token request was made."""
+        key = self._key(settings)
+        with self._lock:
+            cached = self._tokens.get(key)
+            if cached and time.monotonic() - cached[1] < self.max_age_seconds:
+                return cached[0], False
+        return self.refresh(session, settings, timeout), True
+
+    def clear(self) -> None:
+        """Forget every cached token: the next client logs in again."""
+        with self._lock:
+            self._tokens.clear()
+
+    def refresh(self, session: requests.Session, settings: OAuthSettings, timeout: float = 30) -> AccessToken:
+        """Fetch a new token and share it."""
+        token = fetch_access_token(session, settings, timeout)
+        with self._lock:
+            self._tokens[self._key(settings)] = (token, time.monotonic())
+        return token
+
+
+TOKENS = TokenCache()

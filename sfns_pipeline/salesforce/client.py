@@ -29,11 +29,11 @@ from simple_salesforce.exceptions import (
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from sfns_pipeline.salesforce.auth import (
+    TOKENS,
     AccessToken,
     OAuthSettings,
     SalesforceAuthError,
     TokenEndpointUnavailable,
-    fetch_access_token,
 )
 
 log = logging.getLogger(__name__)
@@ -125,9 +125,12 @@ class SalesforceClient:
                 self._login()
             return self._token
 
-    def _login(self) -> None:
-        token = fetch_access_token(self.session, self.oauth, timeout=self.timeout)
-        self.usage.calls += 1
+    def _login(self, *, fresh: bool = False) -> None:
+        if fresh:
+            token, requested = TOKENS.refresh(self.session, self.oauth, self.timeout), True
+        else:
+            token, requested = TOKENS.get(self.session, self.oauth, self.timeout)
+        self.usage.calls += int(requested)
         if self.expected_org_id and token.org_id and token.org_id[:15] != self.expected_org_id[:15]:
             raise SalesforceAuthError(
                 f"the credentials log in to org {token.org_id}, but SFNS_SALESFORCE_TENANT_ID is "
@@ -145,7 +148,7 @@ class SalesforceClient:
         """Fetch a new token unless another thread already replaced ``stale``."""
         with self._lock:
             if self._token is None or self._token is stale:
-                self._login()
+                self._login(fresh=True)
             return self._token
 
     @property

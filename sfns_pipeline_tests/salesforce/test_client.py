@@ -16,7 +16,7 @@ import requests
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from sfns_pipeline.http import make_session
-from sfns_pipeline.salesforce.auth import OAuthSettings, SalesforceAuthError
+from sfns_pipeline.salesforce.auth import TOKENS, OAuthSettings, SalesforceAuthError
 from sfns_pipeline.salesforce.client import SalesforceClient, SalesforceUnavailable
 from sfns_pipeline.sandbox.faults import FaultRule
 
@@ -112,6 +112,7 @@ def test_transient_errors_are_retried(client, sandbox):
 
 def test_a_token_endpoint_outage_is_transient_not_an_auth_error(sandbox):
     sandbox.faults.add(FaultRule(service="salesforce", kind="503", path="/services/oauth2/token", count=1))
+    TOKENS.clear()  # the query below must request a token
     assert client_for(sandbox).query("SELECT Id FROM Account LIMIT 1") is not None
     assert sandbox.faults.rules()[0]["hits"] == 1
 
@@ -143,3 +144,14 @@ def test_the_configured_ca_wins_over_requests_ca_bundle(sandbox, monkeypatch):
     # and verification is on: a client trusting only the public roots refuses the sandbox, at once
     with pytest.raises(requests.exceptions.SSLError):
         client_for(sandbox, ca=certifi.where()).query("SELECT Id FROM Account LIMIT 1")
+
+
+def test_clients_in_one_process_share_a_token_instead_of_logging_in_again(sandbox):
+    first, second = client_for(sandbox), client_for(sandbox)
+    first.query("SELECT Id FROM Account LIMIT 1")
+    second.query("SELECT Id FROM Account LIMIT 1")  # e.g. the next sensor tick's fresh resource
+
+    assert second.token.access_token == first.token.access_token
+    assert second.usage.calls == 1  # the query only: no token request
+    with pytest.raises(SalesforceAuthError):  # a different (rotated) secret never reuses the cached token
+        client_for(sandbox, secret="rotated").query("SELECT Id FROM Account LIMIT 1")

@@ -11,7 +11,10 @@ SQLite (SQLAlchemy) in the tables SuiteQL reads, so both APIs see one truth. Rul
   nor more than the payment; applying it lowers the amount remaining and sets the invoice paid in full;
 - fulfilments and invoices come from sales orders (:meth:`NetSuiteBackend.fulfill_sales_order`,
   :meth:`NetSuiteBackend.bill_sales_order`), which move the order's status along;
-- refunds apply to a customer's credit memos; ``lastmodifieddate`` follows the sandbox clock on every change.
+- refunds apply to a customer's credit memos; a cash refund pays back item lines directly;
+  ``lastmodifieddate`` follows the sandbox clock on every change;
+- every transaction has its header row in ``transactionline`` (``mainline = 'T'``, line 0) beside its item
+  lines (``mainline = 'F'``), as in NetSuite.
 
 Sublists given on update replace the existing lines (SOAP ``replaceAll="true"``, REST ``replace=item``);
 a rewritten order line keeps what was already shipped and billed on it (matched by position and item),
@@ -89,11 +92,17 @@ class NetSuiteBackend:
     # ------------------------------------------------------------------------------------------------
     # setup
     def _adopt_custom_columns(self) -> None:
+        """Know the custom columns a persisted account already has; give it the columns newer sandboxes declare."""
         inspector = sa.inspect(self.engine)
-        for table in self.metadata.sorted_tables:
-            for column in inspector.get_columns(table.name):
-                if column["name"] not in table.c:
-                    table.append_column(sa.Column(column["name"], sa.Text))
+        with self.engine.begin() as conn:
+            for table in self.metadata.sorted_tables:
+                existing = {column["name"] for column in inspector.get_columns(table.name)}
+                for name in existing - set(table.c.keys()):
+                    table.append_column(sa.Column(name, sa.Text))
+                for column in table.c:
+                    if column.name not in existing:
+                        column_type = column.type.compile(dialect=self.engine.dialect)
+                        conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {column_type}')
 
     def _load_lookups(self) -> None:
         statuses, types = self.metadata.tables["transactionstatus"], self.metadata.tables["transactiontype"]
@@ -544,13 +553,13 @@ class NetSuiteBackend:
     ) -> None:
         items = (sublist or {}).get("items") if isinstance(sublist, dict) else None
         if items is None:
-            if creating and record.type_code in ("SalesOrd", "CustInvc", "CustCred", "ItemShip"):
+            if creating and record.type_code in ("SalesOrd", "CustInvc", "CustCred", "CashRfnd", "ItemShip"):
                 raise NetSuiteError("USER_ERROR", "You must enter at least one line item for this transaction.", "item")
             return
         lines = self.metadata.tables["transactionline"]
         previous = [] if creating else self._lines(conn, transaction_id)
         carried: set[int] = set()
-        conn.execute(lines.delete().where(lines.c.transaction == transaction_id))
+        conn.execute(lines.delete().where(lines.c.transaction == transaction_id, lines.c.mainline == "F"))
         if not items and record.type_code != "ItemShip":
             raise NetSuiteError("USER_ERROR", "You must enter at least one line item for this transaction.", "item")
         items_type = self.schema.record_types["inventoryItem"]
@@ -716,9 +725,32 @@ class NetSuiteBackend:
         elif record.type_code in ("CustInvc", "CustCred"):
             self._touch(conn, transaction_id, foreigntotal=round(sum(line["foreignamount"] or 0 for line in lines), 2))
             self._refresh_balance(conn, transaction_id)
-        elif record.type_code == "SalesOrd":
+        elif record.type_code in ("SalesOrd", "CashRfnd"):
             self._touch(conn, transaction_id, foreigntotal=round(sum(line["foreignamount"] or 0 for line in lines), 2))
-            self._refresh_order_status(conn, transaction_id)
+            if record.type_code == "SalesOrd":
+                self._refresh_order_status(conn, transaction_id)
+        self._write_mainline(conn, transaction_id)
+
+    def _write_mainline(self, conn: sa.Connection, transaction_id: int) -> None:
+        """The transaction's header line (``mainline = 'T'``): entity, subsidiary, source and total, as in NetSuite.
+
+        Item lines are ``mainline = 'F'``; queries over lines filter on it, as they must in NetSuite."""
+        lines = self.metadata.tables["transactionline"]
+        header = self._transaction(conn, transaction_id)
+        values = {
+            "entity": header["entity"],
+            "subsidiary": header["subsidiary"],
+            "createdfrom": header["createdfrom"],
+            "foreignamount": header["foreigntotal"],
+            "memo": header["memo"],
+        }
+        mainline = (lines.c.transaction == transaction_id) & (lines.c.mainline == "T")
+        if conn.execute(lines.update().where(mainline).values(**values)).rowcount == 0:
+            conn.execute(
+                lines.insert().values(
+                    **values, transaction=transaction_id, mainline="T", linesequencenumber=0, _extra="{}"
+                )
+            )
 
     def _refresh_balance(self, conn: sa.Connection, doc_id: int) -> None:
         """An invoice's or credit memo's amount remaining and status from what is applied against it."""

@@ -59,10 +59,23 @@ class RecordType:
     lines: str | None = None  # name of the item sublist, if any
     has_apply: bool = False
     fixed: dict[str, str] = field(default_factory=dict)  # constant columns (item.itemtype)
+    known_fields: frozenset[str] = frozenset()  # REST names kept as given, without a column of their own
 
     @property
     def is_transaction(self) -> bool:
         return self.type_code is not None
+
+    def has_field(self, name: str) -> bool:
+        """Whether the REST record has a body field ``name`` (declared, known, custom, or a sublist)."""
+        sublists = {self.lines, "apply" if self.has_apply else None}
+        system = {"id", "links", "refName", "externalId", "lastModifiedDate", self.created_field}
+        return (
+            name in self.fields
+            or name in self.known_fields
+            or name in sublists
+            or name in system
+            or CUSTOM_FIELD.match(name) is not None
+        )
 
     @property
     def created_field(self) -> str:
@@ -112,6 +125,7 @@ def account_schema() -> AccountSchema:
             lines=spec.get("lines"),
             has_apply=spec.get("apply", False),
             fixed=spec.get("fixed", {}),
+            known_fields=frozenset(raw["knownFields"].get(name, ())),
         )
     return AccountSchema(
         record_types=record_types,
@@ -160,6 +174,7 @@ def build_metadata(schema: AccountSchema) -> sa.MetaData:
         sa.Column("mainline", sa.Text),
         sa.Column("entity", sa.Integer),
         sa.Column("subsidiary", sa.Integer),
+        sa.Column("createdfrom", sa.Integer),  # on the mainline row, as in NetSuite
         *[_column(f) for f in schema.line_fields.values()],
         sa.Column("_extra", sa.Text),
     )

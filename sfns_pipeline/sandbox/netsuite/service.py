@@ -37,6 +37,7 @@ from sfns_pipeline.sandbox.netsuite.credentials import Credentials, OAuth2Error,
 from sfns_pipeline.sandbox.netsuite.governance import ConcurrencyLimitExceeded, Governor
 from sfns_pipeline.sandbox.netsuite.record_query import RecordQueryError, parse_record_query
 from sfns_pipeline.sandbox.netsuite.rest_errors import RestError
+from sfns_pipeline.sandbox.netsuite.schema import RecordType
 from sfns_pipeline.sandbox.netsuite.suiteql import MAX_PAGE, MAX_RESULTS, SuiteQL, SuiteQLError
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,9 @@ RECORD_BASE = "/services/rest/record/v1"
 TOKEN_PATH = "/services/rest/auth/oauth2/v1/token"  # noqa: S105 - a URL path, not a secret
 _GOVERNED = re.compile(r"/services/rest/(record|query|system)/")
 _SINGULAR = "application/vnd.oracle.resource+json; type=singular"
+NAME_VALIDATION_HEADER = "X-NetSuite-PropertyNameValidation"
+WARNING_HEADER = "X-NetSuite-Warning"  # the OpenAPI description's "warning messages that occurred during processing"
+_NAME_VALIDATION_MODES = ("error", "warning", "ignore")
 _COLLECTION = "application/vnd.oracle.resource+json; type=collection"
 
 
@@ -108,6 +112,35 @@ def _json_body(request: Request) -> Any:
         return json.loads(request.get_data(as_text=True) or "null")
     except ValueError:
         raise RestError(400, "INVALID_CONTENT", "The request body is not valid JSON.") from None
+
+
+def _checked_names(request: Request, record: RecordType, body: Any) -> tuple[Any, str | None]:
+    """The body without unknown field names, and the warning to send about them, per
+    ``X-NetSuite-PropertyNameValidation``: ``Error`` refuses them (400 ``INVALID_CONTENT``), ``Warning`` (the
+    default) ignores them with an ``X-NetSuite-Warning`` header, ``Ignore`` ignores them silently."""
+    mode = request.headers.get(NAME_VALIDATION_HEADER, "warning").strip().lower()
+    if mode not in _NAME_VALIDATION_MODES:
+        raise RestError(
+            400,
+            "INVALID_REQUEST",
+            f"Invalid value {mode!r} of header {NAME_VALIDATION_HEADER}; use Error, Warning or Ignore.",
+            errorHeader=NAME_VALIDATION_HEADER,
+        )
+    if not isinstance(body, dict):
+        return body, None
+    unknown = [name for name in body if not record.has_field(name)]
+    if not unknown:
+        return body, None
+    listed = ", ".join(unknown)
+    if mode == "error":
+        raise RestError(
+            400,
+            "INVALID_CONTENT",
+            f"Error while accessing a resource. Invalid field name(s) for record type {record.name}: {listed}.",
+            errorPath=unknown[0],
+        )
+    kept = {name: value for name, value in body.items() if name not in unknown}
+    return kept, (f"Unknown field name(s) ignored: {listed}." if mode == "warning" else None)
 
 
 @contextmanager
@@ -204,35 +237,44 @@ class NetSuiteService(HttpService):
         return json_response(token)
 
     # -- REST record API ----------------------------------------------------------------------------
+    def _write_body(self, request: Request, record_type: str) -> tuple[Any, str | None]:
+        """The request's JSON body with its field names checked against the record type."""
+        body = _json_body(request)
+        with _as_rest_errors():
+            record = self.backend.record_type(record_type)
+        return _checked_names(request, record, body)
+
     def record_create(self, request: Request, record_type: str, account: str | None = None) -> Response:
         self._authenticate(request, account)
-        body = _json_body(request)
+        body, warning = self._write_body(request, record_type)
         if not isinstance(body, dict):
             raise RestError(400, "INVALID_CONTENT", "The request body must be a JSON object.")
         with _as_rest_errors():
             internal_id = self.backend.create(record_type, body, external_id=body.get("externalId"))
-        return self._written(request, account, record_type, internal_id)
+        return self._written(request, account, record_type, internal_id, warning)
 
     def record_update(self, request: Request, record_type: str, key: str, account: str | None = None) -> Response:
         self._authenticate(request, account)
-        body = _json_body(request)
+        body, warning = self._write_body(request, record_type)
         with _as_rest_errors():
             internal_id = self.backend.resolve(record_type, key)
             self.backend.update(record_type, internal_id, body or {})
-        return self._written(request, account, record_type, internal_id)
+        return self._written(request, account, record_type, internal_id, warning)
 
     def record_upsert(self, request: Request, record_type: str, key: str, account: str | None = None) -> Response:
         self._authenticate(request, account)
         if not key.startswith("eid:"):
             raise RestError(400, "INVALID_REQUEST", "PUT is allowed only with an external ID (eid:<externalId>).")
-        body = _json_body(request)
+        body, warning = self._write_body(request, record_type)
         with _as_rest_errors():
             internal_id, _ = self.backend.upsert(record_type, key[4:], body or {})
-        return self._written(request, account, record_type, internal_id)
+        return self._written(request, account, record_type, internal_id, warning)
 
-    def _written(self, request: Request, account: str | None, record_type: str, internal_id: str) -> Response:
+    def _written(
+        self, request: Request, account: str | None, record_type: str, internal_id: str, warning: str | None = None
+    ) -> Response:
         location = f"{self._base(request, account)}{RECORD_BASE}/{record_type}/{internal_id}"
-        return Response(status=204, headers={"Location": location})
+        return Response(status=204, headers={"Location": location} | ({WARNING_HEADER: warning} if warning else {}))
 
     def record_transform(
         self, request: Request, record_type: str, key: str, target: str, account: str | None = None

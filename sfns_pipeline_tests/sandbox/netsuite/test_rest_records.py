@@ -223,3 +223,60 @@ def test_list_filters_combine_operators(ns, basics, condition, expected):
     listing = ns.session.get(ns.record("customer"), params={"q": query})
     assert listing.status_code == 200, listing.text
     assert [item["id"] for item in listing.json()["items"]] == [ids[name] for name in expected]
+
+
+def test_unknown_fields_are_ignored_with_a_warning_by_default(ns, basics):
+    name = unique("Warned ")
+    body = customer_body(basics, companyName=name, notAField="x", shippingCarrier={"id": "ups"})
+    response = ns.session.post(ns.record("customer"), json=body)
+    assert response.status_code == 204
+    assert "notAField" in response.headers["X-NetSuite-Warning"]
+    record = ns.get("customer", response.headers["Location"].rsplit("/", 1)[1])
+    assert "notAField" not in record
+    assert (record["companyName"], record["shippingCarrier"]) == (name, {"id": "ups"})  # known fields are kept
+
+
+def test_ignore_mode_drops_unknown_fields_silently(ns, basics):
+    response = ns.session.post(
+        ns.record("customer"),
+        json=customer_body(basics, notAField="x", custentity_sf_account_id="001IGNORED"),
+        headers={"X-NetSuite-PropertyNameValidation": "Ignore"},
+    )
+    assert response.status_code == 204
+    assert "X-NetSuite-Warning" not in response.headers
+    record = ns.get("customer", response.headers["Location"].rsplit("/", 1)[1])
+    assert "notAField" not in record and record["custentity_sf_account_id"] == "001IGNORED"
+
+
+@pytest.mark.parametrize("method", ["post", "patch", "put"])
+def test_error_mode_refuses_unknown_fields_and_writes_nothing(ns, basics, method):
+    name = unique("Refused ")
+    url = {
+        "post": ns.record("customer"),
+        "patch": ns.record(f"customer/{basics.customer}"),
+        "put": ns.record(f"customer/eid:{unique('EID')}"),
+    }[method]
+    body = customer_body(basics, companyName=name, custentity_sf_account_id="001OK", vatRegNum="DE123")
+    response = getattr(ns.session, method)(url, json=body, headers={"X-NetSuite-PropertyNameValidation": "error"})
+    assert response.status_code == 400
+    detail = error_detail(response)
+    assert (detail["o:errorCode"], detail["o:errorPath"]) == ("INVALID_CONTENT", "vatRegNum")
+    assert "vatRegNum" in detail["detail"]
+    found = ns.suiteql("SELECT id FROM customer WHERE companyname = ?", params=[name]).json()
+    assert found["totalResults"] == 0
+    assert ns.get("customer", basics.customer)["companyName"] != name
+
+
+def test_error_mode_accepts_declared_known_and_custom_fields(ns, basics):
+    body = customer_body(basics, addressBook={"items": []}, custentity_duns_number="123456789", externalId=unique("K"))
+    response = ns.session.post(ns.record("customer"), json=body, headers={"X-NetSuite-PropertyNameValidation": "Error"})
+    assert response.status_code == 204, response.text
+
+
+def test_unknown_property_name_validation_mode_is_refused(ns, basics):
+    response = ns.session.post(
+        ns.record("customer"), json=customer_body(basics), headers={"X-NetSuite-PropertyNameValidation": "strict"}
+    )
+    assert response.status_code == 400
+    detail = error_detail(response)
+    assert (detail["o:errorCode"], detail["o:errorHeader"]) == ("INVALID_REQUEST", "X-NetSuite-PropertyNameValidation")

@@ -178,15 +178,14 @@ def only_row(ns, query, params=None):
 )
 def test_to_date_and_to_char_take_literal_or_bound_format_models(ns, text, model, shown):
     out_model = "YYYY-MM-DD HH24:MI:SS"
-    literal = only_row(ns, f"SELECT TO_CHAR(TO_DATE('{text}', '{model}'), '{out_model}') AS d FROM dual")
+    literal = only_row(ns, f"SELECT TO_CHAR(TO_DATE('{text}', '{model}'), '{out_model}') AS d FROM dual")  # noqa: S608
     bound = only_row(ns, "SELECT TO_CHAR(TO_DATE(?, ?), ?) AS d FROM dual", params=[text, model, out_model])
     assert literal["d"] == bound["d"] == shown
 
 
 def test_to_char_keeps_the_literal_models_case_and_12_hour_clock(ns):
-    row = only_row(
-        ns, "SELECT TO_CHAR(TO_DATE('2026-07-04 18:05:00', 'YYYY-MM-DD HH24:MI:SS'), 'Mon DD, YYYY HH:MI AM') AS d FROM dual"
-    )
+    query = "SELECT TO_CHAR(TO_DATE('2026-07-04 18:05:00', 'YYYY-MM-DD HH24:MI:SS'), 'Mon DD, YYYY HH:MI AM') AS d"
+    row = only_row(ns, f"{query} FROM dual")
     assert row["d"] == "Jul 04, 2026 06:05 PM"
 
 
@@ -228,13 +227,12 @@ def test_sysdate_arithmetic_and_trunc_follow_the_sandbox_clock_in_account_time(n
     set_clock(ns, ns_sandbox, datetime(2026, 3, 9, 19, 30, 10, tzinfo=UTC))  # 12:30:10 PDT, the day after DST began
     model = "YYYY-MM-DD HH24:MI:SS"
     query = (
-        f"SELECT TO_CHAR(SYSDATE, '{model}') AS now, TO_CHAR(SYSDATE - 1, '{model}') AS yesterday, "
-        f"TO_CHAR(SYSDATE - (1/24), '{model}') AS hour_ago, TO_CHAR(TRUNC(SYSDATE), '{model}') AS midnight, "
-        f"TO_CHAR(TRUNC(SYSDATE) - 1, '{model}') AS yesterday_midnight, TO_CHAR(CURRENT_DATE, '{model}') AS today, "
-        f"TO_CHAR(SYSDATE + INTERVAL '30' MINUTE, '{model}') AS later, "
-        "SYSDATE - TRUNC(SYSDATE - 2) AS days FROM dual"
+        "SELECT TO_CHAR(SYSDATE, ?) AS now, TO_CHAR(SYSDATE - 1, ?) AS yesterday, "
+        "TO_CHAR(SYSDATE - (1/24), ?) AS hour_ago, TO_CHAR(TRUNC(SYSDATE), ?) AS midnight, "
+        "TO_CHAR(TRUNC(SYSDATE) - 1, ?) AS yesterday_midnight, TO_CHAR(CURRENT_DATE, ?) AS today, "
+        "TO_CHAR(SYSDATE + INTERVAL '30' MINUTE, ?) AS later, SYSDATE - TRUNC(SYSDATE - 2) AS days FROM dual"
     )
-    row = only_row(ns, query)
+    row = only_row(ns, query, [model] * 7)
     assert row == {
         "links": [],
         "now": "2026-03-09 12:30:10",
