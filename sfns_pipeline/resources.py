@@ -9,7 +9,9 @@ from __future__ import annotations
 import dagster as dg
 
 from sfns_pipeline.flows.customers import IN_MEMORY_IO, CustomerSyncResource
+from sfns_pipeline.ledger.resource import LedgerResource
 from sfns_pipeline.netsuite.resource import NetSuiteRestResource
+from sfns_pipeline.notify.resource import MailerResource
 from sfns_pipeline.salesforce.resource import PubSubResource, SalesforceResource
 from sfns_pipeline.settings import Settings
 from sfns_pipeline.sync_state import SyncStateResource
@@ -91,4 +93,6 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource | d
         "pubsub": pubsub_resource(settings, salesforce),
         "sync_state": sync_state_resource(settings),
         "customer_sync": CustomerSyncResource.from_settings(settings),
+        "ledger": LedgerResource.from_settings(settings),
+        "mailer": MailerResource.from_settings(settings),
     }

@@ -243,6 +243,7 @@ class TransactionSyncDefinitions:
     source: dg.AssetSpec
     asset: dg.AssetsDefinition
     check: dg.AssetChecksDefinition
+    job: Any  # what dg.define_asset_job returns (its class is not public)
     sensor: dg.SensorDefinition
     replay: Callable[[dg.OpExecutionContext, list[DeadLetter]], Iterable[RecordOutcome]]
 
@@ -319,9 +320,15 @@ def build_transaction_sync(sync: TransactionSync) -> TransactionSyncDefinitions:
     ) -> dg.AssetCheckResult:
         return reconcile_window(sync, netsuite.get_client(), salesforce.get_client(), context.partition_time_window)
 
+    job = dg.define_asset_job(
+        name,
+        selection=dg.AssetSelection.assets(sync_asset),  # with its reconciliation check
+        tags=flow_tags(sync.flow),  # routes run-failure emails to the flow's recipients
+        description=f"One or more 15-minute windows of {sync.sobject} from NetSuite.",
+    )
     sensor = watermark_sensor(
         flow=name,
-        target=[sync_asset],
+        target=job,
         partitions_def=partitions,
         settings=sync.settings,
         source_clock=lambda context: context.resources.netsuite.get_client().server_time(),
@@ -333,7 +340,7 @@ def build_transaction_sync(sync: TransactionSync) -> TransactionSyncDefinitions:
         ns, sf = context.resources.netsuite.get_client(), context.resources.salesforce.get_client()
         return sync_records(sync, ns, sf, window=None, retry_ids=[entry.source_id for entry in entries]).outcomes
 
-    return TransactionSyncDefinitions(partitions, source, sync_asset, reconcile, sensor, replay)
+    return TransactionSyncDefinitions(partitions, source, sync_asset, reconcile, job, sensor, replay)
 
 
 def reconcile_window(

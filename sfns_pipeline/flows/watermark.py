@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import dagster as dg
 
@@ -110,7 +111,7 @@ def plan_windows(
 def watermark_sensor(
     *,
     flow: str,
-    target: Sequence[dg.AssetsDefinition] | dg.JobDefinition,
+    target: Sequence[dg.AssetsDefinition] | dg.JobDefinition | Any,  # Any: what dg.define_asset_job returns
     partitions_def: dg.TimeWindowPartitionsDefinition,
     settings: WatermarkFlowSettings,
     source_clock: Callable[..., datetime],
