@@ -54,7 +54,6 @@ _SECTIONS: dict[str, dict[str, str]] = {
         "soap_url": "SFNS_NETSUITE_SOAP_URL",
         "version": "SFNS_NETSUITE_VERSION",
         "time_zone": "SFNS_NETSUITE_TIME_ZONE",
-        "concurrency_limit": "SFNS_NETSUITE_CONCURRENCY_LIMIT",
         "auth": "SFNS_NETSUITE_AUTH",
         "tba.consumer_key": "SFNS_NETSUITE_CONSUMER_KEY",
         "tba.consumer_secret": "SFNS_NETSUITE_CONSUMER_SECRET",

@@ -12,6 +12,7 @@ them at run launch through ``dg.EnvVar`` so their values never reach run config 
 from __future__ import annotations
 
 import functools
+import re
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -20,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsError as EnvParseError
 
 ENV_PREFIX = "SFNS_"
 
@@ -41,6 +43,13 @@ class Target(StrEnum):
     PRODUCTION = "production"  # real orgs: every credential must be configured
 
 
+def _https_only(value: str | None) -> str | None:
+    """Credentials travel to these URLs: plain HTTP would send them in clear text."""
+    if value is not None and not value.startswith("https://"):
+        raise ValueError("must be an https:// URL")
+    return value.rstrip("/") if value else value
+
+
 class SalesforceSettings(BaseSettings):
     """Connection to the Salesforce org (``SFNS_SALESFORCE_*``)."""
 
@@ -57,8 +66,9 @@ class SalesforceSettings(BaseSettings):
     jwt_audience: str = "https://login.salesforce.com"  # https://test.salesforce.com for sandboxes
     pubsub_target: str | None = None  # host:port of the Pub/Sub API, e.g. api.pubsub.salesforce.com:7443
     tenant_id: str | None = None  # the org id (00D...), sent as Pub/Sub `tenantid`
-    collection_batch_size: int = Field(default=200, ge=1, le=200)
     timeout_seconds: float = Field(default=30.0, gt=0)
+
+    _https = field_validator("instance_url", "token_url")(_https_only)
 
 
 class NetSuiteSettings(BaseSettings):
@@ -79,7 +89,6 @@ class NetSuiteSettings(BaseSettings):
     certificate_id: str | None = None
     private_key_file: Path | None = None
     order_api: Literal["soap", "rest"] = "soap"  # SOAP ends in 2028.2; REST is the switch
-    concurrency_limit: int = Field(default=5, ge=1, le=100)
     timeout_seconds: float = Field(default=60.0, gt=0)
     # The account's time zone (Setup > Company > General Preferences): SuiteQL renders datetimes in it.
     time_zone: str = "America/Los_Angeles"
@@ -92,6 +101,8 @@ class NetSuiteSettings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown IANA time zone {value!r} (e.g. America/New_York)") from None
         return value
+
+    _https = field_validator("rest_url", "soap_url")(_https_only)
 
     @field_validator("account_id")
     @classmethod
@@ -159,7 +170,7 @@ class LedgerSettings(BaseSettings):
 
     model_config = _config("LEDGER_")
 
-    url: str | None = None  # any SQLAlchemy URL; default: SQLite under the state dir
+    url: SecretStr | None = None  # any SQLAlchemy URL (may hold a password); default: SQLite under the state dir
     max_attempts: int = Field(default=5, ge=1)
     retry_backoff_seconds: float = Field(default=60.0, ge=0)
 
@@ -328,7 +339,9 @@ class Settings(BaseSettings):
     @property
     def ledger_url(self) -> str:
         """SQLAlchemy URL of the dead-letter ledger."""
-        return self.ledger.url or f"sqlite:///{(self.state_dir / 'ledger.db').resolve()}"
+        if self.ledger.url is not None:
+            return self.ledger.url.get_secret_value()
+        return f"sqlite:///{(self.state_dir / 'ledger.db').resolve()}"
 
     @model_validator(mode="after")
     def _production_needs_credentials(self) -> Settings:
@@ -366,8 +379,6 @@ def _missing_production_credentials(settings: Settings):
             "SFNS_NETSUITE_CERTIFICATE_ID": ns.certificate_id,
             "SFNS_NETSUITE_PRIVATE_KEY_FILE": ns.private_key_file,
         }
-    if ns.order_api == "soap":
-        required["SFNS_NETSUITE_SOAP_URL"] = ns.soap_url
     return (name for name, value in required.items() if value in (None, ""))
 
 
@@ -396,6 +407,10 @@ def load_settings(**overrides) -> Settings:
             sections[section] = overrides.pop(section, None) or cls()
         except ValidationError as exc:
             problems += [_describe(err, _variable_name(section, err["loc"])) for err in exc.errors()]
+        except EnvParseError as exc:  # a value that should be JSON (a mapping table) is not
+            field = re.search(r'field "(\w+)"', str(exc))
+            variable = _variable_name(section, (field.group(1),) if field else ())
+            problems.append(f'{variable}: not valid JSON (expected e.g. \'{{"Net 30": "2"}}\')')
     if problems:
         raise SettingsError("Invalid configuration:\n  " + "\n  ".join(problems))
     try:

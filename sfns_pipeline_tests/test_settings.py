@@ -34,6 +34,9 @@ def test_defaults_describe_the_expected_org():
         ("SFNS_TARGET", "prod", "SFNS_TARGET: Input should be 'sandbox' or 'production'"),
         ("SFNS_FIELD_ACCOUNT_NETSUITE_ID", "Bad Name; DROP", "not a valid field API name"),
         ("SFNS_NETSUITE_ACCOUNT_ID", "12 34", "SFNS_NETSUITE_ACCOUNT_ID"),
+        ("SFNS_CUSTOMER_SYNC_PAYMENT_TERMS", "Net 30=2", "SFNS_CUSTOMER_SYNC_PAYMENT_TERMS: not valid JSON"),
+        ("SFNS_SALESFORCE_TOKEN_URL", "http://acme.my.salesforce.com", "SFNS_SALESFORCE_TOKEN_URL: .*https://"),
+        ("SFNS_NETSUITE_REST_URL", "http://1234567.suitetalk.api.netsuite.com", "SFNS_NETSUITE_REST_URL"),
     ],
 )
 def test_bad_setting_names_the_variable(monkeypatch, variable, value, message):
@@ -81,3 +84,21 @@ def test_cli_reports_bad_settings_without_a_traceback(monkeypatch):
     assert result.exit_code == 2
     assert "SFNS_INVOICE_SYNC_PAGE_SIZE" in result.output
     assert "Traceback" not in result.output
+
+
+def test_settings_command_masks_the_ledger_url_and_other_secrets(monkeypatch):
+    from typer.testing import CliRunner
+
+    from sfns_pipeline import cli, settings
+
+    monkeypatch.setenv("SFNS_LEDGER_URL", "postgresql://sfns:hunter2-db@db.internal/sfns")
+    monkeypatch.setenv("SFNS_SALESFORCE_CLIENT_SECRET", "sf-secret-value")
+    settings.get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli.app, ["settings"])
+    finally:
+        settings.get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "hunter2-db" not in result.output
+    assert "sf-secret-value" not in result.output
+    assert load_settings().ledger_url == "postgresql://sfns:hunter2-db@db.internal/sfns"

@@ -13,7 +13,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 
 class FaultRule(BaseModel):
@@ -31,6 +31,15 @@ class FaultRule(BaseModel):
     rate: float = Field(default=1.0, ge=0, le=1)
     count: int | None = Field(default=None, ge=1)
     latency_ms: int = Field(default=0, ge=0, le=60_000)
+
+    @field_validator("path")
+    @classmethod
+    def _valid_regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"path is not a valid regular expression: {exc}") from None
+        return value
 
 
 @dataclass

@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Any, ClassVar
 
+from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.http import http_date
 from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -83,6 +84,13 @@ class HttpService:
         """What the platform answers for an unknown URL."""
         return json_response([{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}], 404)
 
+    def render_method_not_allowed(self, request: Request, allowed: list[str]) -> Response:
+        """What the platform answers for a known URL with the wrong HTTP method (405)."""
+        message = f"HTTP Method '{request.method}' not allowed. Allowed are {','.join(sorted(allowed))}"
+        return json_response(
+            [{"errorCode": "METHOD_NOT_ALLOWED", "message": message}], 405, {"Allow": ", ".join(allowed)}
+        )
+
     # -- WSGI ---------------------------------------------------------------------------------------
     def __call__(self, environ, start_response):
         request = Request(environ)
@@ -101,7 +109,9 @@ class HttpService:
         adapter = self.url_map.bind_to_environ(environ)
         try:
             endpoint, args = adapter.match()
-        except Exception:
+        except MethodNotAllowed as exc:
+            return self.render_method_not_allowed(request, exc.valid_methods or [])
+        except NotFound:
             return self.render_not_found(request)
         if not endpoint.startswith("_admin_"):
             fault = self.faults.match(self.name, request.path, request.method)
@@ -140,7 +150,10 @@ class HttpService:
 
     def _admin_clock(self, request: Request) -> Response:
         if request.method == "POST":
-            self.clock.set_offset(float(request.get_json(force=True)["offset_seconds"]))
+            try:
+                self.clock.set_offset(float(request.get_json(force=True)["offset_seconds"]))
+            except (KeyError, TypeError, ValueError):
+                return json_response({"error": 'expected {"offset_seconds": <number>}'}, 400)
         return json_response({"now": self.clock.now().isoformat(), "offset_seconds": self.clock.offset_seconds})
 
     # -- lifecycle ----------------------------------------------------------------------------------

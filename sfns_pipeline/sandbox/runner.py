@@ -18,7 +18,8 @@ from sfns_pipeline.sandbox.clock import SandboxClock
 from sfns_pipeline.sandbox.faults import FaultInjector
 from sfns_pipeline.sandbox.tls import SandboxTLS
 
-# Each entry: "module:Class" of a SandboxComponent. Imported lazily so a half-built sandbox still starts.
+# Each entry: "module:Class" of a SandboxComponent, imported when the sandbox starts (so importing the
+# runner stays cheap); `Sandbox(components=[...])` starts a subset.
 COMPONENTS: list[str] = [
     "sfns_pipeline.sandbox.mail:SmtpSink",
     "sfns_pipeline.sandbox.netsuite.component:NetSuiteSandbox",

@@ -70,10 +70,27 @@ def test_dropped_connection_is_a_connection_error(echo):
     assert session.get(f"{service.base_url}/echo/x").status_code == 200
 
 
-def test_invalid_fault_rule_is_refused(echo):
+@pytest.mark.parametrize(
+    "rule",
+    [{"service": "echo", "rate": 7}, {"service": "echo", "kind": "503", "path": "(unclosed"}],
+)
+def test_invalid_fault_rule_is_refused(echo, rule):
     service, session = echo
-    response = session.post(f"{service.base_url}/__sandbox__/faults", json={"service": "echo", "rate": 7})
-    assert response.status_code == 400
+    assert session.post(f"{service.base_url}/__sandbox__/faults", json=rule).status_code == 400
+    assert service.faults.rules() == []
+
+
+def test_clock_without_an_offset_is_a_client_error(echo):
+    service, session = echo
+    assert session.post(f"{service.base_url}/__sandbox__/clock", json={"offset": 5}).status_code == 400
+
+
+def test_wrong_method_is_405_naming_the_allowed_ones(echo):
+    service, session = echo
+    response = session.delete(f"{service.base_url}/echo/x")
+    assert response.status_code == 405
+    assert response.json()[0]["errorCode"] == "METHOD_NOT_ALLOWED"
+    assert "GET" in response.headers["Allow"]
 
 
 def test_clock_can_be_skewed(echo):
