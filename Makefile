@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 export DAGSTER_HOME := $(CURDIR)/.sfns/dagster_home
 
-.PHONY: install test lint demo clean proto
+.PHONY: install test lint demo clean proto bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ lint: install
 
 test: lint
 	$(BIN)/pytest -n 2 -q
+
+# Timing figures (bench/README.md): each benchmark prints its table and the command that reproduces it.
+bench: install
+	$(BIN)/python -m bench.customer_sync
+	$(BIN)/python -m bench.invoice_window
+	$(BIN)/python -m bench.sandbox_wire
 
 # Regenerate the Pub/Sub API stubs; paths are package-relative so the grpc module imports the pb2 by package.
 proto: install

@@ -120,9 +120,10 @@ def machine() -> str:
     cores = os.cpu_count() or 0
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
     model = _cpu_model()
+    load = f", load average {os.getloadavg()[0]:.1f} at the end" if hasattr(os, "getloadavg") else ""
     return (
         f"{usable} cores usable of {cores}{f' ({model})' if model else ''}, {platform.system()} {platform.machine()}, "
-        f"Python {platform.python_version()}, dagster {dg.__version__}"
+        f"Python {platform.python_version()}, dagster {dg.__version__}{load}"
     )
 
 

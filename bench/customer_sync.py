@@ -40,7 +40,7 @@ from sfns_pipeline.salesforce.client import COLLECTION_LIMIT
 from sfns_pipeline_tests.flows.sandbox_harness import CustomerFlow, customer_flow, run_metadata
 
 MODULE = "bench.customer_sync"
-MAX_TICKS = 50  # a tick takes at most batch_size × 10 events; more ticks than this means events went missing
+MAX_TICKS = 50  # a tick takes at most batch_size x 10 events; more ticks than this means events went missing
 IDS_PER_CHECK = 200  # Account ids per verification query (SuiteQL IN list, SOQL IN list)
 
 
@@ -65,7 +65,9 @@ def create_accounts(flow: CustomerFlow, size: int, tag: str) -> dict[str, tuple[
     """N new Accounts as the sales user creates them; per Account: when its write committed, what it holds."""
     written: dict[str, tuple[float, dict[str, Any]]] = {}
     for batch in chunks(range(size), COLLECTION_LIMIT):
-        fields = [{"Name": f"Bench {tag} {n}", "Payment_Terms__c": "Net 30", "Credit_Limit__c": 1000 + n} for n in batch]
+        fields = [
+            {"Name": f"Bench {tag} {n}", "Payment_Terms__c": "Net 30", "Credit_Limit__c": 1000 + n} for n in batch
+        ]
         results = flow.sales.restful(
             "composite/sobjects",
             method="POST",
@@ -94,9 +96,7 @@ def event_accounts(request: dg.RunRequest) -> list[str]:
     return [event["Account_Id__c"] for event in request.run_config["ops"]["load"]["config"]["events"]]
 
 
-def sync(
-    flow: CustomerFlow, cursor: str, sync: Sync, started: float, written: dict, batch_size: int | None
-) -> str:
+def deliver(flow: CustomerFlow, cursor: str, sync: Sync, started: float, written: dict, batch_size: int | None) -> str:
     """Tick until every written Account is in a run request, run them all; fill in ``sync``; the new cursor."""
     overrides = {"batch_size": batch_size} if batch_size else {}
     requests: list[dg.RunRequest] = []
@@ -104,7 +104,7 @@ def sync(
     while not requested >= written.keys():
         if sync.ticks == MAX_TICKS:
             raise BenchmarkFailed(f"{len(written.keys() - requested)} event(s) never reached the sensor")
-        tick, seconds = timed(lambda: flow.tick(cursor, **overrides))
+        tick, seconds = timed(lambda cursor=cursor: flow.tick(cursor, **overrides))
         sync.ticks, sync.tick_seconds, cursor = sync.ticks + 1, sync.tick_seconds + seconds, tick.cursor
         requests += tick.run_requests
         requested |= {account for request in tick.run_requests for account in event_accounts(request)}
@@ -140,7 +140,9 @@ def verify(flow: CustomerFlow, written: dict[str, tuple[float, dict[str, Any]]],
         for page in flow.netsuite.suiteql_pages(query):
             for row in page.items:
                 customers.setdefault(row["externalid"], []).append(row)
-        soql = format_soql("SELECT Id, NetSuite_Customer_Id__c, NetSuite_Sync_Status__c FROM Account WHERE Id IN {}", ids)
+        soql = format_soql(
+            "SELECT Id, NetSuite_Customer_Id__c, NetSuite_Sync_Status__c FROM Account WHERE Id IN {}", ids
+        )
         accounts |= {row["Id"]: row for row in flow.sales.query_all(soql)["records"]}
     for account_id, (_, fields) in written.items():
         found = customers.get(account_id, [])
@@ -164,12 +166,12 @@ def measure(bench: BenchSandbox, sizes: list[int], batch_size: int | None) -> tu
             created = Sync(size, "created")
             started = time.perf_counter()
             written = create_accounts(flow, size, tag)
-            cursor = sync(flow, cursor, created, started, written, batch_size)
+            cursor = deliver(flow, cursor, created, started, written, batch_size)
             verify(flow, written, created)
             changed = Sync(size, "updated")
             started = time.perf_counter()
             written = change_accounts(flow, list(written), tag)
-            cursor = sync(flow, cursor, changed, started, written, batch_size)
+            cursor = deliver(flow, cursor, changed, started, written, batch_size)
             verify(flow, written, changed)
             measured += [created, changed]
     return measured, flow
@@ -199,13 +201,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     report.notes += [
         "end-to-end: from the sales user's first Collections write until the last run finished (every customer "
         "in NetSuite, its id written back); p50/p95: per Account, from its write's commit to the end of its run.",
-        f"tick s: sensor evaluations (OAuth login + one bounded Pub/Sub fetch each); run s: sum of the "
+        f"tick s: sensor evaluations (one bounded Pub/Sub fetch each); run s: sum of the "
         f"execute_in_process runs, {batch_size} events per run, run one after another.",
-        "SF / NS calls: the runs' own counts from their metadata (Salesforce REST incl. login; NetSuite REST). "
-        "Each tick adds one token request and one Pub/Sub Subscribe stream.",
+        "SF / NS calls: the runs' own counts from their metadata (Salesforce REST, a login only when the process "
+        "holds no valid token; NetSuite REST: one write per Account). Each tick adds one Pub/Sub Subscribe stream.",
         "Not included: the daemon's wait for the next tick (minimum_interval_seconds="
         f"{flow.settings.customer_sync.minimum_interval_seconds}) and Dagster's run start-up in a deployed "
-        "instance, 2–11 s per run (shared/reference/dagster-facts.md §6); execute_in_process skips both.",
+        "instance, 2-11 s per run (shared/reference/dagster-facts.md §6); execute_in_process skips both.",
     ]
     report.print(command_line(MODULE, {"sizes": args.sizes, "batch_size": batch_size}))
 

@@ -86,12 +86,12 @@ class NetSuiteBackend:
         self.metadata = build_metadata(self.schema)
         self.metadata.create_all(self.engine)
         self._lock = threading.RLock()  # SQLite has one writer; one lock keeps reads consistent with writes
-        self._adopt_custom_columns()
+        self._reconcile_columns()
         self._load_lookups()
 
     # ------------------------------------------------------------------------------------------------
     # setup
-    def _adopt_custom_columns(self) -> None:
+    def _reconcile_columns(self) -> None:
         """Know the custom columns a persisted account already has; give it the columns newer sandboxes declare."""
         inspector = sa.inspect(self.engine)
         with self.engine.begin() as conn:
@@ -727,8 +727,8 @@ class NetSuiteBackend:
             self._refresh_balance(conn, transaction_id)
         elif record.type_code in ("SalesOrd", "CashRfnd"):
             self._touch(conn, transaction_id, foreigntotal=round(sum(line["foreignamount"] or 0 for line in lines), 2))
-            if record.type_code == "SalesOrd":
-                self._refresh_order_status(conn, transaction_id)
+        if record.type_code == "SalesOrd":
+            self._refresh_order_status(conn, transaction_id)
         self._write_mainline(conn, transaction_id)
 
     def _write_mainline(self, conn: sa.Connection, transaction_id: int) -> None:

@@ -3,7 +3,8 @@
 Each REST record type lives in a table named as NetSuite's SuiteQL names it (``customer``, ``item``,
 ``transaction`` + ``transactionline``, ...), so SuiteQL runs over the very rows the record API writes.
 Every table also keeps ``_extra``: body fields that are not columns (addresses, ...) as JSON, so a GET
-returns what was written.
+returns what was written. ``transactionline`` holds a header row per transaction (``mainline = 'T'``) beside
+its item lines (``mainline = 'F'``), as NetSuite's does.
 """
 
 from __future__ import annotations

@@ -1,7 +1,12 @@
 """Business rules: payments within the open balance, invoices and fulfilments from orders, refunds, credit memos."""
 
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
 import pytest
 
+from sfns_pipeline.mapping.invoices import REFUND_TYPES, SUITEQL_DATETIME_FORMAT
+from sfns_pipeline.netsuite.transactions import modified_query
 from sfns_pipeline.sandbox.netsuite.backend import NetSuiteError
 from sfns_pipeline_tests.sandbox.netsuite.conftest import netsuite_component, unique
 
@@ -126,3 +131,61 @@ def test_upserting_a_shipped_order_again_keeps_its_progress(ns, backend, basics)
     dropped = ns.session.put(url, json=body | {"item": {"items": []}})
     assert dropped.status_code == 400
     assert ns.get("salesOrder", order, expandSubResources="true")["item"]["items"][0]["quantityFulfilled"] == 5
+
+
+def test_cash_refund_pays_back_item_lines_to_a_customer(ns, basics):
+    body = {
+        "entity": {"id": basics.customer},
+        "memo": "returned goods",
+        "item": {"items": [{"item": {"id": basics.item}, "quantity": 2, "rate": 15}]},
+    }
+    refund = ns.create("cashRefund", body)
+    record = ns.get("cashRefund", refund, expandSubResources="true")
+    assert (record["entity"]["id"], record["total"], record["memo"]) == (basics.customer, 30.0, "returned goods")
+    assert "status" not in record  # the REST cashRefund record has no status field; SuiteQL's transaction has one
+    assert record["subsidiary"]["id"] == basics.subsidiary  # from the customer, like other sales transactions
+    assert record["tranId"].startswith("CRFND")
+    assert [line["amount"] for line in record["item"]["items"]] == [30.0]
+    query = (
+        "SELECT type, status, BUILTIN.DF(status) AS statusname, BUILTIN.DF(type) AS typename, entity, foreigntotal "
+        "FROM transaction WHERE id = ?"
+    )
+    (row,) = ns.suiteql(query, params=[refund]).json()["items"]
+    assert row == {
+        "links": [],
+        "type": "CashRfnd",
+        "status": "CashRfnd:A",
+        "statusname": "Cash Refund : Open",
+        "typename": "Cash Refund",
+        "entity": basics.customer,
+        "foreigntotal": "30",
+    }
+
+
+def test_cash_refund_needs_a_customer_and_lines(ns, basics):
+    no_customer = ns.session.post(
+        ns.record("cashRefund"), json={"item": {"items": [{"item": {"id": basics.item}, "quantity": 1}]}}
+    )
+    detail = no_customer.json()["o:errorDetails"][0]
+    assert (no_customer.status_code, detail["o:errorCode"], detail["o:errorPath"]) == (400, "USER_ERROR", "entity")
+    no_lines = ns.session.post(ns.record("cashRefund"), json={"entity": {"id": basics.customer}})
+    assert no_lines.json()["o:errorDetails"][0]["o:errorPath"] == "item"
+
+
+def test_the_refund_query_of_the_pipeline_finds_cash_refunds(ns, ns_sandbox, basics):
+    """The refund flow's default types (CustRfnd, CustCred, CashRfnd) all come back from its own SuiteQL."""
+    local = ns_sandbox.clock.now().astimezone(ZoneInfo(ns.endpoints["time_zone"]))
+    since, until = ((local + timedelta(hours=h)).strftime("%Y-%m-%d %H:%M:%S") for h in (-1, 1))
+    body = {"entity": {"id": basics.customer}, "item": {"items": [{"item": {"id": basics.item}, "quantity": 1}]}}
+    refund = ns.create("cashRefund", body)
+    params = [*REFUND_TYPES, since, SUITEQL_DATETIME_FORMAT, until, SUITEQL_DATETIME_FORMAT, str(int(refund) - 1)]
+    response = ns.suiteql(modified_query(len(REFUND_TYPES)), params=params)
+    assert response.status_code == 200, response.text
+    (row,) = [item for item in response.json()["items"] if item["id"] == refund]
+    assert (row["id"], row["type"], row["statusname"], row["foreigntotal"]) == (
+        refund,
+        "CashRfnd",
+        "Cash Refund : Open",
+        "12.5",
+    )
+    assert (row["linecount"], row["lineamount"]) == ("1", "12.5")  # the header line is not an item line

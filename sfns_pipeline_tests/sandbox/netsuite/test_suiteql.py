@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from sfns_pipeline.netsuite.transactions import by_id_query
 from sfns_pipeline.sandbox.netsuite.suiteql import MAX_RESULTS, QueryPage
 from sfns_pipeline_tests.sandbox.netsuite.conftest import tba_auth, unique
 
@@ -257,3 +258,64 @@ def test_date_arithmetic_filters_recent_records(ns, ns_sandbox, basics):
     )
     assert only_row(ns, query, [f"{old}%", f"{new}%"])["n"] == "1"
     assert only_row(ns, query.replace("SYSDATE - 1", "TRUNC(SYSDATE) - 2"), [f"{old}%", f"{new}%"])["n"] == "2"
+
+
+def test_transactionline_has_a_mainline_row_per_transaction(ns, ns_sandbox, basics):
+    backend = ns_sandbox.components["netsuite"].backend
+    lines = [{"item": {"id": basics.item}, "quantity": q, "rate": 10} for q in (1, 2)]
+    order = ns.create("salesOrder", {"entity": {"id": basics.customer}, "memo": "two lines", "item": {"items": lines}})
+    backend.fulfill_sales_order(order)
+    invoice = backend.bill_sales_order(order)
+    query = (
+        "SELECT tl.mainline, tl.linesequencenumber, tl.entity, tl.subsidiary, tl.createdfrom, "
+        "BUILTIN.DF(tl.createdfrom) AS source, tl.foreignamount FROM transactionline tl "
+        "WHERE tl.transaction = ? ORDER BY tl.linesequencenumber"
+    )
+    rows = ns.suiteql(query, params=[invoice]).json()["items"]
+    header, *items = rows
+    assert header["mainline"] == "T" and header["linesequencenumber"] == "0"
+    assert (header["entity"], header["subsidiary"], header["createdfrom"]) == (
+        basics.customer,
+        basics.subsidiary,
+        order,
+    )
+    assert header["source"].startswith("Sales Order #")
+    assert header["foreignamount"] == "30"  # the transaction's total
+    assert [(r["mainline"], r["foreignamount"]) for r in items] == [("F", "10"), ("F", "20")]
+
+
+def test_rewriting_lines_keeps_one_mainline_row_and_the_pipelines_line_summary(ns, basics):
+    order = ns.create(
+        "salesOrder",
+        {"entity": {"id": basics.customer}, "item": {"items": [{"item": {"id": basics.item}, "quantity": 1}]}},
+    )
+    three = [{"item": {"id": basics.item}, "quantity": 1, "rate": r} for r in (1, 2, 3)]
+    assert ns.session.patch(ns.record(f"salesOrder/{order}"), json={"item": {"items": three}}).status_code == 204
+    query = (
+        "SELECT mainline, COUNT(*) AS n FROM transactionline WHERE transaction = ? GROUP BY mainline ORDER BY mainline"
+    )
+    counts = {r["mainline"]: r["n"] for r in ns.suiteql(query, params=[order]).json()["items"]}
+    assert counts == {"F": "3", "T": "1"}
+    (row,) = ns.suiteql(by_id_query(1, 1), params=["SalesOrd", order]).json()["items"]
+    assert (row["linecount"], row["lineamount"], row["foreigntotal"]) == ("3", "6", "6")
+
+
+def test_payments_have_a_mainline_row_too(ns, ns_sandbox, basics):
+    backend = ns_sandbox.components["netsuite"].backend
+    order = ns.create(
+        "salesOrder",
+        {"entity": {"id": basics.customer}, "item": {"items": [{"item": {"id": basics.item}, "quantity": 2}]}},
+    )
+    backend.fulfill_sales_order(order)
+    invoice = backend.bill_sales_order(order)
+    payment = ns.create(
+        "customerPayment",
+        {
+            "customer": {"id": basics.customer},
+            "payment": 25,
+            "apply": {"items": [{"doc": {"id": invoice}, "apply": True, "amount": 25}]},
+        },
+    )
+    query = "SELECT mainline, entity, foreignamount FROM transactionline WHERE transaction = ?"
+    (row,) = ns.suiteql(query, params=[payment]).json()["items"]
+    assert (row["mainline"], row["entity"], row["foreignamount"]) == ("T", basics.customer, "25")
