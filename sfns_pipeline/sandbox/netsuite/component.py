@@ -15,18 +15,15 @@ restart keeps records and credentials. See :mod:`.service` for how a request nam
 
 from __future__ import annotations
 
-import importlib
-import logging
 from typing import Any
 
 from sfns_pipeline.sandbox.netsuite.backend import NetSuiteBackend
 from sfns_pipeline.sandbox.netsuite.credentials import Credentials, host_form, realm_form
 from sfns_pipeline.sandbox.netsuite.governance import Governor
 from sfns_pipeline.sandbox.netsuite.service import TOKEN_PATH, NetSuiteService
+from sfns_pipeline.sandbox.netsuite.soap.endpoint import SoapEndpoint
 from sfns_pipeline.sandbox.netsuite.timefmt import AccountTime
 from sfns_pipeline.sandbox.runner import SandboxContext
-
-log = logging.getLogger(__name__)
 
 DEFAULTS: dict[str, Any] = {
     "account_id": "1234567_SB1",
@@ -36,16 +33,6 @@ DEFAULTS: dict[str, Any] = {
     "version": "2023_2",
     "tba": None,
 }
-SOAP_MODULE = "sfns_pipeline.sandbox.netsuite.soap.endpoint"
-
-
-def _soap_layer(**kwargs: Any) -> Any:
-    """The SOAP endpoint, if the SOAP layer loads; otherwise REST still serves and SOAP routes answer 404."""
-    try:
-        return importlib.import_module(SOAP_MODULE).SoapEndpoint(**kwargs)
-    except Exception:  # a half-built SOAP layer must not take REST down with it (cf. runner.COMPONENTS)
-        log.exception("netsuite sandbox: the SOAP layer did not load; SOAP routes answer 404")
-        return None
 
 
 class NetSuiteSandbox:
@@ -70,7 +57,7 @@ class NetSuiteSandbox:
         self.backend = NetSuiteBackend(state_dir / "netsuite.db", clock=context.clock, account_time=account_time)
         self.credentials = Credentials.load_or_create(state_dir, account_id, clock=context.clock, tba=options["tba"])
         self.governor = Governor(int(options["concurrency_limit"]))
-        soap = _soap_layer(
+        soap = SoapEndpoint(
             backend=self.backend,
             governor=self.governor,
             credentials=self.credentials,

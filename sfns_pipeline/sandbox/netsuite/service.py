@@ -38,6 +38,7 @@ from sfns_pipeline.sandbox.netsuite.governance import ConcurrencyLimitExceeded, 
 from sfns_pipeline.sandbox.netsuite.record_query import RecordQueryError, parse_record_query
 from sfns_pipeline.sandbox.netsuite.rest_errors import RestError
 from sfns_pipeline.sandbox.netsuite.schema import RecordType
+from sfns_pipeline.sandbox.netsuite.soap.endpoint import SoapEndpoint
 from sfns_pipeline.sandbox.netsuite.suiteql import MAX_PAGE, MAX_RESULTS, SuiteQL, SuiteQLError
 
 log = logging.getLogger(__name__)
@@ -165,7 +166,7 @@ class NetSuiteService(HttpService):
         credentials: Credentials,
         governor: Governor,
         version: str,
-        soap_layer: Any = None,
+        soap_layer: SoapEndpoint,
     ) -> None:
         self.routes = _routes(version)  # the version is part of the SOAP paths
         super().__init__(clock=clock, faults=faults)
@@ -189,7 +190,7 @@ class NetSuiteService(HttpService):
             return response(environ, start_response)
 
     def render_fault(self, kind: str, request: Request) -> Response:
-        if "/services/NetSuitePort_" in request.path and hasattr(self.soap_layer, "render_fault"):
+        if "/services/NetSuitePort_" in request.path:
             return self.soap_layer.render_fault(kind, request)
         if kind in ("429", "CONCURRENCY_LIMIT_EXCEEDED"):
             return RestError.concurrency_limit().to_response()
@@ -203,6 +204,12 @@ class NetSuiteService(HttpService):
 
     def render_not_found(self, request: Request) -> Response:
         return RestError(404, "NONEXISTENT_ID", f"The requested resource {request.path} does not exist.").to_response()
+
+    def render_method_not_allowed(self, request: Request, allowed: list[str]) -> Response:
+        detail = f"The HTTP method {request.method} is not allowed for {request.path}."
+        response = RestError(405, "INVALID_REQUEST", detail).to_response()
+        response.headers["Allow"] = ", ".join(allowed)
+        return response
 
     # -- account and authentication -----------------------------------------------------------------
     @staticmethod
@@ -406,14 +413,11 @@ class NetSuiteService(HttpService):
         limit = self.governor.limit
         return json_response({"accountConcurrencyLimit": limit, "accountUnallocatedConcurrencyLimit": limit})
 
-    # -- SOAP (served by the SOAP layer once it exists) ---------------------------------------------
-    def _soap(self) -> Any:
-        if self.soap_layer is None:
-            raise RestError(404, "NONEXISTENT_ID", "The SOAP web services endpoint is not available.")
-        return self.soap_layer
-
+    # -- SOAP (the SOAP layer renders its own envelopes and faults) -----------------------------------
     def soap_request(self, request: Request, account: str | None = None) -> Response:
-        return self._soap().handle(request)
+        """POST /services/NetSuitePort_<version>."""
+        return self.soap_layer.handle(request)
 
     def soap_wsdl(self, request: Request, filename: str, account: str | None = None) -> Response:
-        return self._soap().wsdl(request, filename)
+        """GET /wsdl/v<version>_0/<file>."""
+        return self.soap_layer.wsdl(request, filename)

@@ -5,9 +5,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sfns_pipeline.mapping.invoices import REFUND_TYPES, SUITEQL_DATETIME_FORMAT
+from sfns_pipeline.mapping.invoices import SUITEQL_DATETIME_FORMAT
 from sfns_pipeline.netsuite.transactions import modified_query
 from sfns_pipeline.sandbox.netsuite.backend import NetSuiteError
+from sfns_pipeline.settings import RefundSyncSettings
 from sfns_pipeline_tests.sandbox.netsuite.conftest import netsuite_component, unique
 
 
@@ -178,8 +179,9 @@ def test_the_refund_query_of_the_pipeline_finds_cash_refunds(ns, ns_sandbox, bas
     since, until = ((local + timedelta(hours=h)).strftime("%Y-%m-%d %H:%M:%S") for h in (-1, 1))
     body = {"entity": {"id": basics.customer}, "item": {"items": [{"item": {"id": basics.item}, "quantity": 1}]}}
     refund = ns.create("cashRefund", body)
-    params = [*REFUND_TYPES, since, SUITEQL_DATETIME_FORMAT, until, SUITEQL_DATETIME_FORMAT, str(int(refund) - 1)]
-    response = ns.suiteql(modified_query(len(REFUND_TYPES)), params=params)
+    refund_types = RefundSyncSettings.model_fields["types"].get_default(call_default_factory=True)
+    params = [*refund_types, since, SUITEQL_DATETIME_FORMAT, until, SUITEQL_DATETIME_FORMAT, str(int(refund) - 1)]
+    response = ns.suiteql(modified_query(len(refund_types)), params=params)
     assert response.status_code == 200, response.text
     (row,) = [item for item in response.json()["items"] if item["id"] == refund]
     assert (row["id"], row["type"], row["statusname"], row["foreigntotal"]) == (

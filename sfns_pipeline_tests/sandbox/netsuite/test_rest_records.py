@@ -280,3 +280,12 @@ def test_unknown_property_name_validation_mode_is_refused(ns, basics):
     assert response.status_code == 400
     detail = error_detail(response)
     assert (detail["o:errorCode"], detail["o:errorHeader"]) == ("INVALID_REQUEST", "X-NetSuite-PropertyNameValidation")
+
+
+def test_a_method_the_resource_does_not_allow_is_405_in_netsuite_error_shape(ns):
+    response = ns.session.delete(ns.url("query/v1/suiteql"))
+    assert response.status_code == 405
+    body = response.json()
+    assert (body["status"], body["title"]) == (405, "Method Not Allowed")
+    assert body["o:errorDetails"][0]["o:errorCode"] == "INVALID_REQUEST"
+    assert "POST" in response.headers["Allow"]
