@@ -26,12 +26,43 @@ def up(
     pubsub_port: int = typer.Option(7443, help="Salesforce Pub/Sub API (gRPC) port (0 = any free port)."),
     netsuite_port: int = typer.Option(9443, help="NetSuite SOAP/REST port (0 = any free port)."),
     smtp_port: int = typer.Option(8025, help="SMTP sink port (0 = any free port)."),
+    salesforce_api_daily_limit: int | None = typer.Option(
+        None, min=1, help="Salesforce org's daily API request allowance.", show_default="100000"
+    ),
+    salesforce_token_lifetime: int | None = typer.Option(
+        None, min=1, help="Seconds a Salesforce access token lives (sandbox clock).", show_default="7200"
+    ),
+    salesforce_event_retention_hours: float | None = typer.Option(
+        None, min=0, help="Hours platform events stay replayable.", show_default="72"
+    ),
+    netsuite_account_id: str | None = typer.Option(None, help="NetSuite account id.", show_default="1234567_SB1"),
+    netsuite_version: str | None = typer.Option(None, help="NetSuite SuiteTalk version.", show_default="2023_2"),
+    netsuite_time_zone: str | None = typer.Option(
+        None, help="NetSuite account time zone (IANA name).", show_default="America/Los_Angeles"
+    ),
+    netsuite_concurrency_limit: int | None = typer.Option(
+        None, min=1, help="NetSuite account's concurrent-request limit.", show_default="5"
+    ),
 ) -> None:
     """Run the sandboxes in the foreground until Ctrl-C / SIGTERM."""
     from sfns_pipeline.sandbox.runner import Sandbox
 
     ports = {"salesforce": salesforce_port, "pubsub": pubsub_port, "netsuite": netsuite_port, "smtp": smtp_port}
-    sandbox = Sandbox(data_dir, host=host, ports=ports)
+    # Only options given on the command line: each component owns its defaults.
+    options = {
+        "salesforce": _given(
+            api_daily_limit=salesforce_api_daily_limit,
+            token_lifetime_seconds=salesforce_token_lifetime,
+            event_retention_hours=salesforce_event_retention_hours,
+        ),
+        "netsuite": _given(
+            account_id=netsuite_account_id,
+            version=netsuite_version,
+            time_zone=netsuite_time_zone,
+            concurrency_limit=netsuite_concurrency_limit,
+        ),
+    }
+    sandbox = Sandbox(data_dir, host=host, ports=ports, options=options)
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
@@ -46,6 +77,11 @@ def up(
     finally:
         sandbox.stop()
         console.print("sandbox stopped")
+
+
+def _given(**options: object) -> dict[str, object]:
+    """The options that were set (not None)."""
+    return {name: value for name, value in options.items() if value is not None}
 
 
 def _endpoints(data_dir: Path) -> dict:

@@ -46,6 +46,7 @@ from sfns_pipeline.sandbox.netsuite.schema import (
     build_metadata,
 )
 from sfns_pipeline.sandbox.netsuite.timefmt import AccountTime, DateFormatError
+from sfns_pipeline.sandbox.sqlite import sqlite_engine
 
 __all__ = ["ConcurrencyLimitExceeded", "Credentials", "Governor", "NetSuiteBackend", "NetSuiteError"]
 
@@ -81,8 +82,7 @@ class NetSuiteBackend:
         self.clock = clock
         self.time = account_time or AccountTime()
         self.schema = schema or account_schema()
-        self.engine = sa.create_engine(f"sqlite:///{database}", connect_args={"check_same_thread": False})
-        sa.event.listen(self.engine, "connect", _tune_sqlite)
+        self.engine = sqlite_engine(database)
         self.metadata = build_metadata(self.schema)
         self.metadata.create_all(self.engine)
         self._lock = threading.RLock()  # SQLite has one writer; one lock keeps reads consistent with writes
@@ -855,14 +855,6 @@ class NetSuiteBackend:
             "total": doc["foreigntotal"],
             "due": doc["foreignamountunpaid"],
         }
-
-
-def _tune_sqlite(dbapi_connection, _record) -> None:
-    # WAL without fsync on every commit: a sandbox survives restarts, it need not survive power loss.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
 
 
 def _custom_scalar(value: Any) -> Any:

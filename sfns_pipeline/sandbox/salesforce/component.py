@@ -2,7 +2,8 @@
 
 Options (``Sandbox(options={"salesforce": {...}})``):
 ``token_lifetime_seconds`` (default 7200) — how long an access token lives on the sandbox clock;
-``api_daily_limit`` (default 100000) — the org's daily API request allowance.
+``api_daily_limit`` (default 100000) — the org's daily API request allowance;
+``event_retention_hours`` (default 72) — how long platform events stay replayable (sandbox clock).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sfns_pipeline.sandbox.salesforce.store import OrgStore
 
 DEFAULT_TOKEN_LIFETIME_SECONDS = 7200
 DEFAULT_API_DAILY_LIMIT = 100_000
+DEFAULT_EVENT_RETENTION_HOURS = 72
 
 # org.json field types -> the event bus's Avro-level types
 _EVENT_FIELD_TYPES = {
@@ -67,8 +69,9 @@ class SalesforceSandbox:
         org = load_org()
         self._store = OrgStore(f"sqlite:///{data_dir / 'org.db'}")
         self.backend = SalesforceBackend(org, self._store, context.clock)
+        retention = timedelta(hours=options.get("event_retention_hours", DEFAULT_EVENT_RETENTION_HOURS))
         events_db = f"sqlite:///{data_dir / 'events.db'}"
-        self.bus = EventBus(events_db, context.clock, self.backend.org_id, event_topics(org))
+        self.bus = EventBus(events_db, context.clock, self.backend.org_id, event_topics(org), retention=retention)
         self.backend.publisher = self.bus
         lifetime = timedelta(seconds=options.get("token_lifetime_seconds", DEFAULT_TOKEN_LIFETIME_SECONDS))
         self.auth = OrgAuth(self.backend, data_dir, token_lifetime=lifetime)
@@ -83,6 +86,7 @@ class SalesforceSandbox:
     def _endpoints(self, instance_url: str, pubsub_target: str, org: Org) -> dict[str, Any]:
         auth, backend = self.auth, self.backend
         integration, sales = auth.apps["integration"], auth.apps["sales"]
+        integration_user = backend.actors["integration"]
         return {
             "instance_url": instance_url,
             "token_url": f"{instance_url}/services/oauth2/token",
@@ -91,9 +95,15 @@ class SalesforceSandbox:
             "org_id": backend.org_id,
             "auth_flow": "client_credentials",  # the flow the pipeline uses against this sandbox
             "client_credentials": {"client_id": integration.client_id, "client_secret": integration.client_secret},
+            "password": {
+                "username": integration_user.username,
+                "password": auth.passwords["integration"],
+                "client_id": integration.client_id,
+                "client_secret": integration.client_secret,
+            },
             "jwt_bearer": {
                 "client_id": integration.client_id,
-                "username": backend.actors["integration"].username,
+                "username": integration_user.username,
                 "private_key_file": str(auth.private_key_file),
                 "audience": instance_url,
                 "grant_type": JWT_GRANT,
@@ -104,7 +114,7 @@ class SalesforceSandbox:
                 "client_id": sales.client_id,
                 "client_secret": sales.client_secret,
             },
-            "integration_user_id": backend.actors["integration"].user_id,
+            "integration_user_id": integration_user.user_id,
             "sales_user_id": backend.actors["sales"].user_id,
         }
 

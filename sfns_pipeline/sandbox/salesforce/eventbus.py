@@ -10,7 +10,7 @@ Wire facts honoured here (``salesforce-facts.md`` §1.5 and §1.6):
 
 - replay ids are opaque bytes to clients; ours are 8-byte big-endian unsigned longs from one counter
   per org, so one topic's ids are increasing but not contiguous;
-- retention is 72 hours on the *sandbox* clock; an expired replay id is invalid, never silently
+- retention is 72 hours (configurable) on the *sandbox* clock; an expired replay id is invalid, never silently
   rounded to the oldest retained event;
 - a topic's Avro schema is derived from its fields: ``CreatedDate`` (long, epoch ms), ``CreatedById``
   (string), then each custom field as a nullable union with a null default; the schema id is the
@@ -36,6 +36,7 @@ import fastavro
 import sqlalchemy as sa
 
 from sfns_pipeline.sandbox.clock import SandboxClock
+from sfns_pipeline.sandbox.sqlite import sqlite_engine
 
 AVRO_NAMESPACE = "com.sforce.eventbus"
 REPLAY_ID_BYTES = 8
@@ -240,15 +241,6 @@ _stream_state = sa.Table(
 )
 
 
-def _sqlite_wal(dbapi_connection, _record) -> None:
-    """WAL lets subscriptions read while an event is written; NORMAL sync keeps publishing cheap
-    (a sandbox may lose the last events on a power cut, never its consistency)."""
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
-
-
 class EventBus:
     """The org's platform-event streams (one replay-id sequence for the org, events per topic).
 
@@ -270,9 +262,7 @@ class EventBus:
         self.retention = retention
         self._topics = {name: self._make_topic(name, fields) for name, fields in topics.items()}
         self._parsed_schemas = {topic.schema_id: topic.parsed_schema for topic in self._topics.values()}
-        self._engine = sa.create_engine(db_url)
-        if self._engine.dialect.name == "sqlite":
-            sa.event.listen(self._engine, "connect", _sqlite_wal)
+        self._engine = sqlite_engine(db_url)
         _metadata.create_all(self._engine)
         self._lock = threading.Lock()
         self._listeners: set[threading.Condition] = set()

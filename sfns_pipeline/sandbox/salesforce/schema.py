@@ -212,7 +212,7 @@ class Org:
     triggers: list[Trigger]
     users: list[dict[str, Any]]
     connected_apps: list[dict[str, Any]]
-    api_versions: list[str]
+    api_versions: dict[str, str]  # served API version -> its release label, oldest first
     default_api_version: str
     change_types: dict[str, str]
 

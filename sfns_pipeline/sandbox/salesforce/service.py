@@ -144,8 +144,8 @@ class SalesforceService(HttpService):
     def versions(self, request: Request) -> Response:
         return json_response(
             [
-                {"label": f"Release {v}", "url": f"/services/data/v{v}", "version": v}
-                for v in self.backend.org.api_versions
+                {"label": label, "url": f"/services/data/v{version}", "version": version}
+                for version, label in self.backend.org.api_versions.items()
             ]
         )
 
@@ -235,11 +235,9 @@ class SalesforceService(HttpService):
     def record_upsert(self, request: Request, version: str, sobject: str, field: str, value: str) -> Response:
         session = self._session(request, version)
         record_id, created = self.backend.upsert(sobject, field, value, self._json(request), session.actor)
-        if created:
-            return json_response({"id": record_id, "success": True, "errors": [], "created": True}, 201)
-        if float(version) < 46.0:
-            return Response(status=204)
-        return json_response({"id": record_id, "success": True, "errors": [], "created": False}, 200)
+        # Every served version is >= 46.0, where an update answers 200 with ``created`` (older ones: 204).
+        body = {"id": record_id, "success": True, "errors": [], "created": created}
+        return json_response(body, 201 if created else 200)
 
     def _render(self, obj: ObjectDef, record: dict, version: str, fields: list[str]) -> dict[str, Any]:
         """A record with all its fields, or only ``fields`` (INVALID_FIELD for a name the object lacks)."""

@@ -4,7 +4,8 @@ Supported: ``SELECT`` of fields, parent paths (``Account.Name``), child subqueri
 (``(SELECT ... FROM OrderItems)``) and ``COUNT()``; ``WHERE`` with comparisons, ``IN`` / ``NOT IN``,
 ``LIKE``, ``AND`` / ``OR`` / ``NOT``, ``null``, date and datetime literals (``2026-01-31``,
 ``2026-01-31T00:00:00Z``, ``TODAY``, ``LAST_N_DAYS:7``); ``ORDER BY ... ASC|DESC NULLS FIRST|LAST``;
-``LIMIT``; ``OFFSET``. Syntax errors are MALFORMED_QUERY with Salesforce's caret message.
+``LIMIT``; ``OFFSET`` (at most 2000). Syntax errors are MALFORMED_QUERY with Salesforce's caret message, and so
+is ``COUNT()`` next to other select items; an offset above 2000 is NUMBER_OUTSIDE_VALID_RANGE.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ from typing import Any
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
-from sfns_pipeline.sandbox.salesforce.errors import MalformedQuery
+from sfns_pipeline.sandbox.salesforce.errors import MalformedQuery, SalesforceError
 
 GRAMMAR = r"""
 start: query
 query: _SELECT select_list _FROM NAME where_clause? order_clause? limit_clause? offset_clause?
 select_list: select_item ("," select_item)*
 ?select_item: field_path | subquery | count_all
-count_all: _COUNT "(" ")"
+count_all: COUNT "(" ")"
 subquery: "(" query ")"
 field_path: NAME ("." NAME)*
 
@@ -64,7 +65,7 @@ _ORDER: "ORDER"i
 _BY: "BY"i
 _LIMIT: "LIMIT"i
 _OFFSET: "OFFSET"i
-_COUNT: "COUNT"i
+COUNT: "COUNT"i
 _NULLS: "NULLS"i
 ASC: "ASC"i
 DESC: "DESC"i
@@ -82,6 +83,7 @@ INT: /\d+/
 """
 
 _PARSER = Lark(GRAMMAR, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+MAX_OFFSET = 2000  # Salesforce refuses larger offsets (page with nextRecordsUrl instead)
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
 
 
@@ -147,7 +149,10 @@ class OrderItem:
 
 @dataclass(frozen=True)
 class CountAll:
-    pass
+    """``COUNT()``: only the number of matching records (it must be the only select item)."""
+
+    line: int
+    column: int
 
 
 @dataclass
@@ -187,11 +192,20 @@ _WORDS = {"true": ("boolean", True), "false": ("boolean", False), "null": ("null
 
 @v_args(inline=True)
 class _ToAst(Transformer):
+    """Builds the AST; rules SOQL states beyond its grammar raise their Salesforce error here."""
+
+    def __init__(self, soql: str) -> None:
+        super().__init__()
+        self.soql = soql
+
     def start(self, query):
         return query
 
     def query(self, *items):
         select, name, *clauses = items
+        count = next((item for item in select if isinstance(item, CountAll)), None)
+        if count is not None and len(select) > 1:
+            raise malformed(self.soql, count.line, count.column, "COUNT() must be the only element in the SELECT list")
         query = Query(select=select, sobject=str(name), sobject_line=name.line, sobject_column=name.column)
         for kind, value in clauses:
             setattr(query, kind, value)
@@ -200,8 +214,8 @@ class _ToAst(Transformer):
     def select_list(self, *items):
         return list(items)
 
-    def count_all(self):
-        return CountAll()
+    def count_all(self, token: Token):
+        return CountAll(token.line, token.column)
 
     def subquery(self, query):
         return SubQuery(query)
@@ -275,6 +289,14 @@ class _ToAst(Transformer):
         return ("limit", int(token))
 
     def offset_clause(self, token):
+        if int(token) > MAX_OFFSET:
+            raise malformed(
+                self.soql,
+                token.line,
+                token.column,
+                f"maximum SOQL offset allowed is {MAX_OFFSET}",
+                error_code="NUMBER_OUTSIDE_VALID_RANGE",
+            )
         return ("offset", int(token))
 
 
@@ -290,7 +312,7 @@ def malformed(
 def parse(soql: str) -> Query:
     """Parse a SOQL statement; raises MalformedQuery (with a caret message) on a syntax error."""
     try:
-        return _ToAst().transform(_PARSER.parse(soql))
+        return _ToAst(soql).transform(_PARSER.parse(soql))
     except UnexpectedEOF:
         lines = soql.splitlines() or [""]
         raise malformed(soql, len(lines), len(lines[-1]) + 1, "unexpected token: <EOF>") from None
@@ -301,5 +323,7 @@ def parse(soql: str) -> Query:
         raise malformed(soql, exc.line, exc.column, f"unexpected token: '{soql[exc.pos_in_stream]}'") from None
     except UnexpectedInput as exc:  # pragma: no cover - the three above are lark's concrete cases
         raise MalformedQuery(f"unexpected input: {exc}") from None
-    except VisitError as exc:  # pragma: no cover - the transformer has no failure modes of its own
-        raise MalformedQuery(str(exc.orig_exc)) from None
+    except VisitError as exc:  # a rule the transformer checks (COUNT() alone, the offset range)
+        if isinstance(exc.orig_exc, SalesforceError):
+            raise exc.orig_exc from None
+        raise

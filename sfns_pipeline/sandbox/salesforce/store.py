@@ -11,8 +11,10 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, create_engine, delete, event, select
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, delete, select
 from sqlalchemy.dialects.sqlite import insert
+
+from sfns_pipeline.sandbox.sqlite import sqlite_engine
 
 _metadata = MetaData()
 
@@ -39,8 +41,7 @@ class OrgStore:
     """Tables of one org in one SQLite file."""
 
     def __init__(self, db_url: str) -> None:
-        self.engine = create_engine(db_url)
-        event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.engine = sqlite_engine(db_url)
         _metadata.create_all(self.engine)
 
     def close(self) -> None:
@@ -104,11 +105,3 @@ class OrgStore:
         with self.engine.begin() as conn:
             stmt = insert(api_usage).values(day=day, used=used)
             conn.execute(stmt.on_conflict_do_update(index_elements=["day"], set_={"used": used}))
-
-
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    # WAL: readers never block the writer; NORMAL sync is durable across process crashes in WAL mode.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()

@@ -1,7 +1,9 @@
-"""Clients of the Salesforce sandbox: simple-salesforce, unmodified, over HTTPS verified against the sandbox CA."""
+"""Clients of the Salesforce sandbox: simple-salesforce, unmodified, over HTTPS verified against the sandbox CA;
+a raw gRPC Pub/Sub subscription built from the pipeline's generated stubs."""
 
 from __future__ import annotations
 
+import queue
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +16,8 @@ from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 
 from sfns_pipeline.http import make_session
+from sfns_pipeline.salesforce.proto import pubsub_api_pb2 as pb
+from sfns_pipeline.salesforce.proto import pubsub_api_pb2_grpc as pb_grpc
 from sfns_pipeline.sandbox.runner import Sandbox
 from sfns_pipeline.sandbox.salesforce.eventbus import EventBus
 
@@ -130,3 +134,43 @@ def events_since(bus: EventBus, topic: str, after: int) -> list[dict]:
 def first_error(exc: Exception) -> dict:
     """The first ``{message, errorCode, fields}`` of a simple-salesforce exception."""
     return exc.content[0]
+
+
+class Subscription:
+    """A Subscribe stream whose FetchRequests the test sends one by one (the first fixes topic and replay)."""
+
+    def __init__(self, stub: pb_grpc.PubSubStub, first: pb.FetchRequest, metadata) -> None:
+        self.topic = first.topic_name
+        self._requests: queue.SimpleQueue = queue.SimpleQueue()
+        self._requests.put(first)
+        self.call = stub.Subscribe(iter(self._requests.get, None), metadata=metadata, timeout=30)
+
+    def send(self, request: pb.FetchRequest) -> None:
+        self._requests.put(request)
+
+    def request(self, num_requested: int) -> None:
+        self.send(pb.FetchRequest(topic_name=self.topic, num_requested=num_requested))
+
+    def next(self) -> pb.FetchResponse:
+        return next(self.call)
+
+    def until_keepalive(self) -> tuple[list[pb.ConsumerEvent], pb.FetchResponse]:
+        """Events received before the first response without events, and that keep-alive."""
+        events = []
+        while (response := self.next()).events:
+            events.extend(response.events)
+        return events, response
+
+    def until_caught_up(self, batch: int = 100) -> list[pb.ConsumerEvent]:
+        """Every event up to the first keep-alive, asking for ``batch`` more whenever the requested ones are spent
+        (a long retained stream needs several rounds of flow control)."""
+        events = []
+        while (response := self.next()).events:
+            events.extend(response.events)
+            if response.pending_num_requested == 0:
+                self.request(batch)
+        return events
+
+    def close(self) -> None:
+        self._requests.put(None)
+        self.call.cancel()

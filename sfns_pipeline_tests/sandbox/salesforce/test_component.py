@@ -10,6 +10,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+from simple_salesforce.exceptions import SalesforceExpiredSession
+
+from sfns_pipeline.http import make_session
 from sfns_pipeline.sandbox_profile import sandbox_environment
 from sfns_pipeline_tests.sandbox.salesforce.conftest import integration_client, sales_client, salesforce_sandbox
 
@@ -27,21 +31,33 @@ def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 60) -> dic
     raise AssertionError("endpoints.json did not appear")
 
 
-def test_sfns_sandbox_up_serves_the_org(tmp_path):
+def test_sfns_sandbox_up_serves_the_org_with_component_options(tmp_path):
     data_dir = tmp_path / "sandbox"
     command = [str(SFNS), "sandbox", "up", "--data-dir", str(data_dir)]
     command += ["--salesforce-port", "0", "--pubsub-port", "0", "--netsuite-port", "0", "--smtp-port", "0"]
+    command += ["--salesforce-api-daily-limit", "500", "--salesforce-token-lifetime", "900"]
+    command += ["--netsuite-account-id", "7654321_SB2", "--netsuite-concurrency-limit", "3"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
     try:
         endpoints = _wait_for(data_dir / "endpoints.json", process)
+        ready = process.stdout.readline().strip()
+        assert ready.startswith("sandbox ready: ")
+        assert Path(ready.removeprefix("sandbox ready: ")).resolve() == (data_dir / "endpoints.json").resolve()
         section = endpoints["salesforce"]
         assert section["org_id"].startswith("00D") and len(section["org_id"]) == 18
         assert Path(section["jwt_bearer"]["private_key_file"]).exists()
+        assert (endpoints["netsuite"]["account_id"], endpoints["netsuite"]["concurrency_limit"]) == ("7654321_SB2", 3)
         sf = integration_client(endpoints)
         created = sf.Account.create({"Name": "From a subprocess"})
         assert sf.Account.get(created["id"])["Name"] == "From a subprocess"
+        sf.query("SELECT Id FROM User")
+        assert sf.api_usage["api-usage"].total == 500  # the allowance option, read back by simple-salesforce
         host, _, port = section["pubsub_target"].rpartition(":")
         assert host and int(port) > 0
+        clock_url = f"{section['instance_url']}/__sandbox__/clock"
+        make_session(endpoints["ca_cert"]).post(clock_url, json={"offset_seconds": 901}, timeout=10)
+        with pytest.raises(SalesforceExpiredSession):  # the 900-second token lifetime option, not the default 2 hours
+            sf.query("SELECT Id FROM User")
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)

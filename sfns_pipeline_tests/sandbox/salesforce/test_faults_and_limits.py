@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from simple_salesforce.exceptions import SalesforceGeneralError, SalesforceMalformedRequest, SalesforceRefusedRequest
 
 from sfns_pipeline.http import make_session
+from sfns_pipeline.sandbox.faults import FaultInjector
 from sfns_pipeline_tests.sandbox.salesforce.conftest import first_error, integration_client, salesforce_sandbox
 
 
@@ -78,3 +81,33 @@ def test_token_lifetime_is_an_option(tmp_path):
             f"{sandbox.endpoints['salesforce']['instance_url']}/services/data/v62.0/limits", headers=sf.headers
         )
         assert response.status_code == 401
+
+
+def _hit_pattern(seed: int, requests: int) -> list[bool]:
+    faults = FaultInjector(seed=seed)
+    faults.add({"service": "salesforce", "kind": "503", "path": "/limits$", "rate": 0.5})
+    return [faults.match("salesforce", "/services/data/v62.0/limits", "GET") is not None for _ in range(requests)]
+
+
+def test_fault_rate_with_a_fixed_seed_hits_some_requests_reproducibly():
+    pattern = _hit_pattern(seed=7, requests=40)
+    assert 0 < sum(pattern) < 40
+    assert _hit_pattern(seed=7, requests=40) == pattern  # same seed, same requests hit: a failing test replays
+
+
+def test_fault_rate_over_the_wire_fails_some_but_not_all_requests(sandbox, endpoints, sf):
+    sandbox.faults.add({"service": "salesforce", "kind": "503", "path": "/limits$", "rate": 0.5})
+    session = make_session(endpoints["ca_cert"])
+    url = f"{endpoints['salesforce']['instance_url']}/services/data/v62.0/limits"
+    statuses = [session.get(url, headers=sf.headers, timeout=10).status_code for _ in range(40)]
+    assert set(statuses) == {200, 503}
+    [rule] = session.get(f"{endpoints['salesforce']['instance_url']}/__sandbox__/faults", timeout=10).json()
+    assert rule["hits"] == statuses.count(503)
+
+
+def test_latency_fault_delays_a_request_that_still_succeeds(sandbox, sf):
+    sandbox.faults.add({"service": "salesforce", "kind": "latency", "path": "/query", "latency_ms": 300, "count": 1})
+    started = time.monotonic()
+    result = sf.query("SELECT Id FROM User")
+    assert result["done"] is True
+    assert time.monotonic() - started >= 0.3

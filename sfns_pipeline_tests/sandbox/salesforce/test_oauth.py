@@ -57,6 +57,23 @@ def test_password_flow_logs_in_the_sales_user(endpoints):
     assert userinfo.json()["organization_id"] == endpoints["salesforce"]["org_id"]
 
 
+def test_password_flow_logs_in_the_integration_user_with_its_endpoints_credentials(endpoints):
+    section = endpoints["salesforce"]
+    creds = section["password"]
+    sf = Salesforce(
+        username=creds["username"],
+        password=creds["password"],
+        consumer_key=creds["client_id"],
+        consumer_secret=creds["client_secret"],
+        domain=MY_DOMAIN,
+        session=login_session(endpoints),
+        version=section["api_version"],
+    )
+    userinfo = sf.session.get(f"https://{sf.sf_instance}/services/oauth2/userinfo", headers=sf.headers).json()
+    assert (userinfo["user_id"], userinfo["organization_id"]) == (section["integration_user_id"], section["org_id"])
+    assert creds["username"] == section["jwt_bearer"]["username"]  # the same integration user in every flow
+
+
 def test_wrong_password_is_an_authentication_failure(endpoints):
     user = endpoints["salesforce"]["sales_user"]
     with pytest.raises(SalesforceAuthenticationFailed) as failure:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import queue
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from sfns_pipeline.sandbox.faults import FaultInjector
 from sfns_pipeline.sandbox.salesforce.eventbus import EventBus, EventField
 from sfns_pipeline.sandbox.salesforce.pubsub_server import PubSubServer
 from sfns_pipeline.sandbox.tls import SandboxTLS
+from sfns_pipeline_tests.sandbox.salesforce.conftest import Subscription
 
 ORG_ID = "00D5g00000ABCDEFGH"
 TOKEN = "00D5g00000ABCDEF!sandbox-session"
@@ -83,35 +83,6 @@ def running_pubsub(directory: Path, *, keepalive_interval: float = 30.0) -> Iter
         bus.close()
 
 
-class Subscription:
-    """A Subscribe stream whose FetchRequests the test sends one by one."""
-
-    def __init__(self, stub: pb_grpc.PubSubStub, first: pb.FetchRequest, metadata=METADATA) -> None:
-        self._requests: queue.SimpleQueue = queue.SimpleQueue()
-        self._requests.put(first)
-        self.call = stub.Subscribe(iter(self._requests.get, None), metadata=metadata, timeout=30)
-
-    def send(self, request: pb.FetchRequest) -> None:
-        self._requests.put(request)
-
-    def request(self, num_requested: int) -> None:
-        self.send(pb.FetchRequest(topic_name=ACCOUNTS, num_requested=num_requested))
-
-    def next(self) -> pb.FetchResponse:
-        return next(self.call)
-
-    def until_keepalive(self) -> tuple[list[pb.ConsumerEvent], pb.FetchResponse]:
-        """Events received before the first response without events, and that keep-alive."""
-        events = []
-        while (response := self.next()).events:
-            events.extend(response.events)
-        return events, response
-
-    def close(self) -> None:
-        self._requests.put(None)
-        self.call.cancel()
-
-
 @pytest.fixture
 def pubsub(tmp_path) -> Iterator[RunningPubSub]:
     with running_pubsub(tmp_path) as running:
@@ -121,7 +92,7 @@ def pubsub(tmp_path) -> Iterator[RunningPubSub]:
 @contextmanager
 def subscribed(stub, preset=pb.EARLIEST, replay_id=b"", num_requested=100) -> Iterator[Subscription]:
     first = pb.FetchRequest(topic_name=ACCOUNTS, replay_preset=preset, replay_id=replay_id, num_requested=num_requested)
-    subscription = Subscription(stub, first)
+    subscription = Subscription(stub, first, METADATA)
     try:
         yield subscription
     finally:

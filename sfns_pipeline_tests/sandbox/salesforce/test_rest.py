@@ -188,9 +188,19 @@ def test_describe(sf):
     } <= names
 
 
-def test_versions_list(endpoints):
+def test_versions_list_names_each_release(endpoints):
     versions = make_session(endpoints["ca_cert"]).get(f"{endpoints['salesforce']['instance_url']}/services/data").json()
-    assert {"label": "Release 62.0", "url": "/services/data/v62.0", "version": "62.0"} in versions
+    assert {"label": "Winter '25", "url": "/services/data/v62.0", "version": "62.0"} in versions
+    assert versions[-1] == {"label": "Spring '26", "url": "/services/data/v66.0", "version": "66.0"}
+    numbers = [float(v["version"]) for v in versions]
+    assert numbers == sorted(numbers) and min(numbers) >= 46.0  # every served version has upsert's 200 + created
+
+
+def test_latest_version_serves_the_org(sf, endpoints):
+    latest = make_session(endpoints["ca_cert"]).get(
+        f"{endpoints['salesforce']['instance_url']}/services/data/v66.0/sobjects/Account/describe", headers=sf.headers
+    )
+    assert latest.status_code == 200 and latest.json()["name"] == "Account"
 
 
 def test_limits_header_is_parsed_by_simple_salesforce(sf):

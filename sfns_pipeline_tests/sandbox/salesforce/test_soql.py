@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from simple_salesforce import format_soql
@@ -11,7 +12,7 @@ from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from sfns_pipeline.sandbox.salesforce.errors import MalformedQuery
 from sfns_pipeline.sandbox.salesforce.soql import Comparison, InList, parse
-from sfns_pipeline_tests.sandbox.salesforce.conftest import first_error
+from sfns_pipeline_tests.sandbox.salesforce.conftest import first_error, integration_client
 
 
 @pytest.fixture(scope="module")
@@ -93,9 +94,6 @@ def test_null_lookup_and_empty_child_set(sf, distributor):
         ("Name LIKE '{tag}%' AND Industry NOT IN ('Retail')", []),
         ("Name LIKE '{tag}%' AND CreatedDate > 2020-01-01T00:00:00Z", ["Branch", "Holding"]),
         ("Name LIKE '{tag}%' AND CreatedDate < 2020-01-01T00:00:00.000+0000", []),
-        ("Name LIKE '{tag}%' AND CreatedDate = LAST_N_DAYS:2", ["Branch", "Holding"]),
-        ("Name LIKE '{tag}%' AND CreatedDate = TODAY", ["Branch", "Holding"]),
-        ("Name LIKE '{tag}%' AND CreatedDate = YESTERDAY", []),
     ],
 )
 def test_where(sf, distributor, where, expected):
@@ -103,6 +101,40 @@ def test_where(sf, distributor, where, expected):
     soql = f"SELECT Name FROM Account WHERE {where.format(tag=tag)} ORDER BY Name"  # noqa: S608 - test constants
     records = sf.query(soql)["records"]
     assert [r["Name"].removeprefix(f"{tag} ") for r in records] == expected
+
+
+def _pin_clock_at_noon(sandbox, days_later: int = 0) -> None:
+    """Hold the org's clock near noon UTC (today + ``days_later``), so no date literal meets a midnight mid-test."""
+    now = datetime.now(UTC)
+    noon = datetime.combine(now.date() + timedelta(days=days_later), time(12), tzinfo=UTC)
+    sandbox.clock.set_offset((noon - now).total_seconds())
+
+
+def test_relative_date_literals_follow_the_org_clock(sandbox, endpoints, tag):
+    _pin_clock_at_noon(sandbox)
+    sf = integration_client(endpoints)  # a token issued on the pinned clock
+    sf.Account.create({"Name": f"Dated {tag}"})
+    soql = "SELECT Name FROM Account WHERE Name = {} AND CreatedDate = {:literal}"
+
+    def found(literal: str, client) -> bool:
+        return client.query(format_soql(soql, f"Dated {tag}", literal))["totalSize"] == 1
+
+    assert [found(literal, sf) for literal in ("TODAY", "LAST_N_DAYS:2", "YESTERDAY", "TOMORROW")] == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    _pin_clock_at_noon(sandbox, days_later=1)
+    next_day = integration_client(endpoints)
+    assert [found(literal, next_day) for literal in ("TODAY", "YESTERDAY", "LAST_N_DAYS:1", "NEXT_N_DAYS:3")] == [
+        False,
+        True,
+        True,
+        False,
+    ]
+    _pin_clock_at_noon(sandbox, days_later=3)
+    assert not found("LAST_N_DAYS:2", integration_client(endpoints))
 
 
 def test_date_field_filters(sf, distributor):
@@ -126,6 +158,8 @@ def test_order_limit_offset_and_count(sf, distributor):
     assert [r["Name"] for r in page["records"]] == [f"{tag} Holding"]
     counted = sf.query(format_soql("SELECT COUNT() FROM Account WHERE Name LIKE {}", f"{tag}%"))
     assert (counted["totalSize"], counted["records"]) == (2, [])
+    at_the_maximum = sf.query(format_soql("SELECT Name FROM Account WHERE Name LIKE {} OFFSET 2000", f"{tag}%"))
+    assert at_the_maximum["records"] == []  # 2000 is still a valid offset
 
 
 def test_paging_with_batch_size_next_records_url_and_query_all(sf, tag):
@@ -187,6 +221,13 @@ def test_datetimes_are_formatted_like_salesforce(sf, distributor):
         ("SELECT Id FROM Account WHERE CreatedDate > '2020-01-01'", "INVALID_FIELD", "must be of type datetime"),
         ("SELECT Id FROM Account WHERE Id = 'abc'", "INVALID_QUERY_FILTER_OPERATOR", "invalid ID field: abc"),
         ("SELECT Id FROM Account ORDER BY", "MALFORMED_QUERY", "unexpected token"),
+        ("SELECT COUNT(), Name FROM Account", "MALFORMED_QUERY", "COUNT() must be the only element"),
+        ("SELECT Name, COUNT() FROM Account", "MALFORMED_QUERY", "COUNT() must be the only element"),
+        (
+            "SELECT Id FROM Account LIMIT 5 OFFSET 2001",
+            "NUMBER_OUTSIDE_VALID_RANGE",
+            "maximum SOQL offset allowed is 2000",
+        ),
     ],
 )
 def test_bad_queries(sf, soql, code, detail):
