@@ -37,6 +37,7 @@ from bench._setup import (
     timed,
 )
 from sfns_pipeline.salesforce.client import COLLECTION_LIMIT
+from sfns_pipeline.settings import CustomerSyncSettings
 from sfns_pipeline_tests.flows.sandbox_harness import CustomerFlow, customer_flow, run_metadata
 
 MODULE = "bench.customer_sync"
@@ -61,34 +62,40 @@ class Sync:
     outcomes: dict[str, int] = field(default_factory=dict)
 
 
-def create_accounts(flow: CustomerFlow, size: int, tag: str) -> dict[str, tuple[float, dict[str, Any]]]:
-    """N new Accounts as the sales user creates them; per Account: when its write committed, what it holds."""
-    written: dict[str, tuple[float, dict[str, Any]]] = {}
+# Account id -> (when the write carrying it committed, the fields it wrote)
+Written = dict[str, tuple[float, dict[str, Any]]]
+
+
+def _sales_user_write(flow: CustomerFlow, method: str, records: Sequence[dict[str, Any]]) -> list[str]:
+    """One sObject Collections call as the sales user, all or none (the org's trigger publishes one event each)."""
+    body = {"allOrNone": True, "records": [{"attributes": {"type": "Account"}, **record} for record in records]}
+    results = flow.sales.restful("composite/sobjects", method=method, json=body)
+    if not all(result["success"] for result in results):
+        raise BenchmarkFailed(f"the sales user's {method} was refused: {results[:3]}")
+    return [result["id"] for result in results]
+
+
+def create_accounts(flow: CustomerFlow, size: int, tag: str) -> Written:
+    """N new Accounts, in Collections creates of 200."""
+    written: Written = {}
     for batch in chunks(range(size), COLLECTION_LIMIT):
         fields = [
             {"Name": f"Bench {tag} {n}", "Payment_Terms__c": "Net 30", "Credit_Limit__c": 1000 + n} for n in batch
         ]
-        results = flow.sales.restful(
-            "composite/sobjects",
-            method="POST",
-            json={"allOrNone": True, "records": [{"attributes": {"type": "Account"}, **f} for f in fields]},
-        )
+        ids = _sales_user_write(flow, "POST", fields)
         committed = time.perf_counter()
-        written |= {result["id"]: (committed, f) for result, f in zip(results, fields, strict=True)}
+        written |= {account_id: (committed, f) for account_id, f in zip(ids, fields, strict=True)}
     return written
 
 
-def change_accounts(flow: CustomerFlow, account_ids: Sequence[str], tag: str) -> dict[str, tuple[float, dict]]:
+def change_accounts(flow: CustomerFlow, account_ids: Sequence[str], tag: str) -> Written:
     """A mass edit of the Accounts' name and credit limit, in Collections updates of 200."""
-    written: dict[str, tuple[float, dict[str, Any]]] = {}
+    written: Written = {}
     for batch in chunks(account_ids, COLLECTION_LIMIT):
         fields = [{"Name": f"Bench {tag} renamed {n}", "Credit_Limit__c": 5000 + n} for n in range(len(batch))]
-        records = [{"attributes": {"type": "Account"}, "Id": i, **f} for i, f in zip(batch, fields, strict=True)]
-        results = flow.sales.restful("composite/sobjects", method="PATCH", json={"allOrNone": True, "records": records})
-        if not all(result["success"] for result in results):
-            raise BenchmarkFailed(f"the sales user's update was refused: {results}")
+        _sales_user_write(flow, "PATCH", [{"Id": i, **f} for i, f in zip(batch, fields, strict=True)])
         committed = time.perf_counter()
-        written |= {i: (committed, f) for i, f in zip(batch, fields, strict=True)}
+        written |= {account_id: (committed, f) for account_id, f in zip(batch, fields, strict=True)}
     return written
 
 
@@ -96,7 +103,9 @@ def event_accounts(request: dg.RunRequest) -> list[str]:
     return [event["Account_Id__c"] for event in request.run_config["ops"]["load"]["config"]["events"]]
 
 
-def deliver(flow: CustomerFlow, cursor: str, sync: Sync, started: float, written: dict, batch_size: int | None) -> str:
+def deliver(
+    flow: CustomerFlow, cursor: str, sync: Sync, started: float, written: Written, batch_size: int | None
+) -> str:
     """Tick until every written Account is in a run request, run them all; fill in ``sync``; the new cursor."""
     overrides = {"batch_size": batch_size} if batch_size else {}
     requests: list[dg.RunRequest] = []
@@ -127,7 +136,7 @@ def deliver(flow: CustomerFlow, cursor: str, sync: Sync, started: float, written
     return cursor
 
 
-def verify(flow: CustomerFlow, written: dict[str, tuple[float, dict[str, Any]]], sync: Sync) -> None:
+def verify(flow: CustomerFlow, written: Written, sync: Sync) -> None:
     """Exactly one NetSuite customer per Account, with the written name and credit limit, its id written back."""
     expected_outcome = "created" if sync.change == "created" else "updated"
     if sync.outcomes.get(expected_outcome) != sync.size or sync.outcomes.get("failed"):
@@ -156,8 +165,8 @@ def verify(flow: CustomerFlow, written: dict[str, tuple[float, dict[str, Any]]],
             raise BenchmarkFailed(f"Account {account_id}: writeback {account}, expected NetSuite id {customer['id']}")
 
 
-def measure(bench: BenchSandbox, sizes: list[int], batch_size: int | None) -> tuple[list[Sync], CustomerFlow]:
-    """Create, then change, N Accounts for each size; every record synced and checked."""
+def measure(bench: BenchSandbox, sizes: list[int], batch_size: int | None) -> tuple[list[Sync], CustomerSyncSettings]:
+    """Create, then change, N Accounts for each size; every record synced and checked. Also: the flow's settings."""
     measured: list[Sync] = []
     with customer_flow(bench.sandbox, bench.work_dir, bench.env) as flow:
         cursor = flow.pin()
@@ -174,7 +183,7 @@ def measure(bench: BenchSandbox, sizes: list[int], batch_size: int | None) -> tu
             cursor = deliver(flow, cursor, changed, started, written, batch_size)
             verify(flow, written, changed)
             measured += [created, changed]
-    return measured, flow
+        return measured, flow.settings.customer_sync
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -183,8 +192,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, help="events per run (default: SFNS_CUSTOMER_SYNC_BATCH_SIZE)")
     args = parser.parse_args(argv)
     with private_sandbox("customer-sync") as bench:
-        measured, flow = measure(bench, args.sizes, args.batch_size)
-    batch_size = args.batch_size or flow.settings.customer_sync.batch_size
+        measured, settings = measure(bench, args.sizes, args.batch_size)
+    batch_size = args.batch_size or settings.batch_size
     report = Report(
         "customer_sync — Account change → NetSuite customer (flow 1)",
         [
@@ -206,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "SF / NS calls: the runs' own counts from their metadata (Salesforce REST, a login only when the process "
         "holds no valid token; NetSuite REST: one write per Account). Each tick adds one Pub/Sub Subscribe stream.",
         "Not included: the daemon's wait for the next tick (minimum_interval_seconds="
-        f"{flow.settings.customer_sync.minimum_interval_seconds}) and Dagster's run start-up in a deployed "
+        f"{settings.minimum_interval_seconds}) and Dagster's run start-up in a deployed "
         "instance, 2-11 s per run (shared/reference/dagster-facts.md §6); execute_in_process skips both.",
     ]
     report.print(command_line(MODULE, {"sizes": args.sizes, "batch_size": batch_size}))
