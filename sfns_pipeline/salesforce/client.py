@@ -96,7 +96,7 @@ def _is_transient(exc: BaseException) -> bool:
 
 _retry_transient = retry(
     retry=retry_if_exception(_is_transient),
-    wait=wait_exponential_jitter(initial=0.2, max=5),
+    wait=wait_exponential_jitter(multiplier=0.2, max=5),
     stop=stop_after_attempt(5),
     reraise=True,
 )
