@@ -11,17 +11,10 @@ from sfns_pipeline_tests.flows.example_flow import (
     EXAMPLE_SYNC,
     ExampleSystems,
     accounts,
-    mail_sink,
     mailer_for,
     replay_example,
     sync,
 )
-
-
-@pytest.fixture
-def sink(tmp_path):
-    with mail_sink(tmp_path / "sandbox") as sandbox:
-        yield sandbox
 
 
 @pytest.fixture

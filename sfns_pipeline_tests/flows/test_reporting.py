@@ -12,12 +12,6 @@ from sfns_pipeline_tests.flows.example_flow import ExampleSystems, accounts, mai
 
 
 @pytest.fixture
-def sink(tmp_path):
-    with mail_sink(tmp_path / "sandbox") as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
 def ledger(tmp_path) -> LedgerResource:
     return LedgerResource(url=f"sqlite:///{tmp_path}/ledger.db", max_attempts=3, retry_backoff_seconds=0)
 
