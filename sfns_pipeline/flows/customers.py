@@ -28,6 +28,7 @@ from typing import Any
 
 import dagster as dg
 import requests
+from pydantic import BaseModel
 from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
     SalesforceMalformedRequest,
@@ -57,7 +58,7 @@ from sfns_pipeline.salesforce.auth import SalesforceAuthError
 from sfns_pipeline.salesforce.client import SalesforceClient
 from sfns_pipeline.salesforce.resource import SalesforceResource
 from sfns_pipeline.salesforce.soql import api_name, is_salesforce_id, select_by_ids
-from sfns_pipeline.settings import Settings
+from sfns_pipeline.settings import CustomerSyncSettings, FieldNames, Settings
 from sfns_pipeline.sync_state import SyncedRecord, SyncStateResource, SyncStateStore
 
 CUSTOMER_SYNC = Flow("customer_sync", source=System.SALESFORCE)
@@ -70,23 +71,31 @@ SYNC_ERROR_MAX = 32_000  # NetSuite_Sync_Error__c is a long text area
 # Steps hand the batch on in memory (the job runs in one process): customer data never lands on disk.
 IN_MEMORY_IO = "in_memory_io_manager"  # resource key of dg.mem_io_manager (resources.py)
 BATCH_OUT = dg.Out(io_manager_key=IN_MEMORY_IO)
+# Run retries (dagster.yaml) re-execute "from failure" by default, reusing the outputs of the steps that
+# succeeded; this job's outputs live in memory and die with the run, so its retries re-run every step.
+RETRY_STRATEGY_TAG = "dagster/retry_strategy"  # read by Dagster's run-retry daemon (ReexecutionStrategy)
 # Transient outages are retried by the step after the clients' own retries gave up (dagster-facts §4).
 RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+
+
+def _default(settings_class: type[BaseModel], name: str) -> Any:
+    """A setting's default: the resource's defaults cannot drift from the settings' own."""
+    return settings_class.model_fields[name].default
 
 
 class CustomerSyncResource(dg.ConfigurableResource):
     """Flow 1's mapping tables and field names (``SFNS_CUSTOMER_SYNC_*``, ``SFNS_FIELD_*``)."""
 
-    subsidiary_id: str = "1"
+    subsidiary_id: str = _default(CustomerSyncSettings, "subsidiary_id")
     payment_terms: dict[str, str] = {}
     shipping_carriers: dict[str, str] = {}
     countries: dict[str, str] = {}
-    duns_field: str = "custentity_duns_number"
-    ns_customer_sf_id: str = "custentity_sf_account_id"
-    account_netsuite_id: str = "NetSuite_Customer_Id__c"
-    sync_status: str = "NetSuite_Sync_Status__c"
-    sync_error: str = "NetSuite_Sync_Error__c"
-    last_synced: str = "NetSuite_Last_Synced__c"
+    duns_field: str = _default(CustomerSyncSettings, "duns_field")
+    ns_customer_sf_id: str = _default(FieldNames, "ns_customer_sf_id")
+    account_netsuite_id: str = _default(FieldNames, "account_netsuite_id")
+    sync_status: str = _default(FieldNames, "sync_status")
+    sync_error: str = _default(FieldNames, "sync_error")
+    last_synced: str = _default(FieldNames, "last_synced")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "CustomerSyncResource":
@@ -335,10 +344,6 @@ def _failure(account: SalesforceAccount, error: Exception | str, code: str, *, r
     )
 
 
-def _event_account_ids(config: EventBatch) -> list[str]:
-    return [str(event.get(EVENT_ACCOUNT_ID)) for event in config.events]
-
-
 @contextmanager
 def _systemic_errors() -> Iterator[None]:
     """Auth and configuration errors fail the run without retries: retrying cannot fix them.
@@ -425,7 +430,7 @@ def writeback(
 @dg.job(
     name="customer_sync",
     description="AccountsEvent__e → NetSuite customer, NetSuite id written back to the Account.",
-    tags=flow_tags(CUSTOMER_SYNC),
+    tags={**flow_tags(CUSTOMER_SYNC), RETRY_STRATEGY_TAG: "ALL_STEPS"},
     # In-process: a run is a few seconds of API calls, and a subprocess per step would add ~2 s each
     # (dagster-facts §6) to a flow that promises "seconds". It also lets batches pass between steps in
     # memory (IN_MEMORY_IO) instead of being pickled to disk: Account data is customer data. The price:

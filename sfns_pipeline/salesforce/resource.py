@@ -53,19 +53,25 @@ class SalesforceResource(dg.ConfigurableResource):
         return self._client
 
 
+# The Platform Event sensors use PubSubResource, and a sensor tick is cancelled after 60 s (dagster-facts §1).
+SENSOR_CALL_TIMEOUT_SECONDS = 10.0
+
+
 class PubSubResource(dg.ConfigurableResource):
     """The Salesforce Pub/Sub API (gRPC over TLS) for the integration user.
 
     The access token and instance URL come from the nested :class:`SalesforceResource`, so both APIs
     share one OAuth login; a token the Pub/Sub API refuses is refreshed once and the call repeated.
-    ``tenant_id`` (the org id) defaults to the one in the token response.
+    ``tenant_id`` (the org id) defaults to the one in the token response. ``timeout_seconds`` bounds
+    GetTopic/GetSchema/Publish (a Subscribe is bounded by the fetch's wait); it is short because
+    sensors call it — give the nested resource a short timeout too, it bounds the token request.
     """
 
     salesforce: SalesforceResource
     target: str  # host:port, e.g. api.pubsub.salesforce.com:7443
     tenant_id: str | None = None
     ca_bundle: str | None = None  # PEM to trust for the server certificate; None: the system roots
-    timeout_seconds: float = 30.0
+    timeout_seconds: float = SENSOR_CALL_TIMEOUT_SECONDS
 
     _client: PubSubClient | None = PrivateAttr(default=None)
 

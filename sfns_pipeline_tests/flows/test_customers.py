@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
+from dagster._core.execution.plan.resume_retry import ReexecutionStrategy
+from dagster._daemon.auto_run_reexecution.auto_run_reexecution import get_reexecution_strategy
 
 from sfns_pipeline.flows.customers import CUSTOMER_SYNC
 from sfns_pipeline.flows.dead_letters import build_replay_job
@@ -240,6 +242,21 @@ def test_refused_credentials_fail_the_run_without_retrying(flow, monkeypatch):
     failure = result.failure_data_for_node("post")
     assert "Authentication failed" in failure.user_failure_data.description
     assert not [e for e in result.all_events if e.event_type_value == "STEP_RESTARTED"]
+
+
+def test_a_failed_run_is_retried_from_its_first_step(flow, monkeypatch):
+    """dagster.yaml turns run retries on. Dagster's default retry re-executes *from the failure*, loading
+    the outputs of the steps that succeeded — but this job hands its batch on in memory, gone with the
+    failed run. So the retry daemon must read ALL_STEPS from the run, and re-run load → writeback."""
+    cursor = flow.pin()
+    flow.create_account()
+    (request,) = flow.tick(cursor).run_requests
+    monkeypatch.setenv("SFNS_NETSUITE_TOKEN_SECRET", "not-the-secret")  # post fails after load and transform
+
+    result = flow.run(request, raise_on_error=False)
+
+    assert not result.success
+    assert get_reexecution_strategy(result.dagster_run, flow.instance) is ReexecutionStrategy.ALL_STEPS
 
 
 def test_a_child_waits_for_its_failed_parent_and_both_sync_on_replay(sandbox, tmp_path, monkeypatch):
