@@ -12,7 +12,7 @@ from sfns_pipeline.flows.customers import IN_MEMORY_IO, CustomerSyncResource
 from sfns_pipeline.ledger.resource import LedgerResource
 from sfns_pipeline.netsuite.resource import NetSuiteRestResource
 from sfns_pipeline.notify.resource import MailerResource
-from sfns_pipeline.salesforce.resource import PubSubResource, SalesforceResource
+from sfns_pipeline.salesforce.resource import SENSOR_CALL_TIMEOUT_SECONDS, PubSubResource, SalesforceResource
 from sfns_pipeline.settings import Settings
 from sfns_pipeline.sync_state import SyncStateResource
 
@@ -27,8 +27,8 @@ def _secret(variable: str, configured) -> dg.EnvVar | None:
     return dg.EnvVar(variable) if configured else None
 
 
-def salesforce_resource(settings: Settings) -> SalesforceResource:
-    """The integration user's Salesforce connection."""
+def salesforce_resource(settings: Settings, *, timeout_seconds: float | None = None) -> SalesforceResource:
+    """The integration user's Salesforce connection (``timeout_seconds`` overrides the setting)."""
     sf = settings.salesforce
     return SalesforceResource(
         token_url=sf.token_url or "",
@@ -42,7 +42,7 @@ def salesforce_resource(settings: Settings) -> SalesforceResource:
         jwt_audience=sf.jwt_audience,
         api_version=sf.api_version,
         ca_bundle=_path(settings.ca_bundle),
-        timeout_seconds=sf.timeout_seconds,
+        timeout_seconds=timeout_seconds or sf.timeout_seconds,
         expected_org_id=sf.tenant_id,
     )
 
@@ -67,14 +67,16 @@ def netsuite_resource(settings: Settings) -> NetSuiteRestResource:
     )
 
 
-def pubsub_resource(settings: Settings, salesforce: SalesforceResource) -> PubSubResource:
-    """The Pub/Sub API, sharing the Salesforce login (Platform Event sensors)."""
+def pubsub_resource(settings: Settings) -> PubSubResource:
+    """The Pub/Sub API for the Platform Event sensors, sharing the Salesforce login; its calls and its token
+    requests get the short sensor timeout, so a tick ends well inside Dagster's 60 s."""
     return PubSubResource(
-        salesforce=salesforce,
+        salesforce=salesforce_resource(
+            settings, timeout_seconds=min(SENSOR_CALL_TIMEOUT_SECONDS, settings.salesforce.timeout_seconds)
+        ),
         target=settings.salesforce.pubsub_target or "",
         tenant_id=settings.salesforce.tenant_id,
         ca_bundle=_path(settings.ca_bundle),
-        timeout_seconds=settings.salesforce.timeout_seconds,
     )
 
 
@@ -90,7 +92,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource | d
         IN_MEMORY_IO: dg.mem_io_manager,
         "salesforce": salesforce,
         "netsuite": netsuite_resource(settings),
-        "pubsub": pubsub_resource(settings, salesforce),
+        "pubsub": pubsub_resource(settings),
         "sync_state": sync_state_resource(settings),
         "customer_sync": CustomerSyncResource.from_settings(settings),
         "ledger": LedgerResource.from_settings(settings),
