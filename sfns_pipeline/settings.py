@@ -256,6 +256,10 @@ class WatermarkFlowSettings(BaseModel):
     page_size: int = Field(default=50, ge=1, le=1000)
     overlap_minutes: int = Field(default=2, ge=0, le=60)
     max_windows_per_tick: int = Field(default=8, ge=1, le=500)
+    # A window whose latest run failed is requested again (a new run key) up to `failed_window_retries`
+    # times, `failed_window_retry_minutes` x 2^attempt after the failure; after that it needs an operator.
+    failed_window_retries: int = Field(default=5, ge=0, le=20)
+    failed_window_retry_minutes: float = Field(default=5, ge=0, le=720)
     minimum_interval_seconds: int = Field(default=30, ge=1)
     recipients: Annotated[list[str], NoDecode] = Field(default_factory=list)
 

@@ -117,6 +117,7 @@ def build_replay_job(registry: ReplayRegistry = REPLAYS) -> dg.JobDefinition:
 
     @dg.op(
         name="replay",
+        pool="netsuite",  # handlers re-read records from NetSuite: share the account's concurrency limit
         required_resource_keys={"ledger", "mailer", *registry.resource_keys},
         description="Retries the chosen dead letters of one flow through the flow's replay handler.",
     )

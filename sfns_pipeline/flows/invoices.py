@@ -27,8 +27,4 @@ invoice_sync = TransactionSync(
 )
 invoice_defs = build_transaction_sync(invoice_sync)
 invoice_windows = invoice_defs.partitions
-netsuite_invoices = invoice_defs.source
-salesforce_invoices = invoice_defs.asset
-invoices_reconciled = invoice_defs.check
-invoice_watermark_sensor = invoice_defs.sensor
 register_replay(INVOICE_SYNC, resource_keys=("netsuite", "salesforce"))(invoice_defs.replay)

@@ -32,8 +32,4 @@ refund_sync = TransactionSync(
 )
 refund_defs = build_transaction_sync(refund_sync)
 refund_windows = refund_defs.partitions
-netsuite_refunds = refund_defs.source
-salesforce_refunds = refund_defs.asset
-refunds_reconciled = refund_defs.check
-refund_watermark_sensor = refund_defs.sensor
 register_replay(REFUND_SYNC, resource_keys=("netsuite", "salesforce"))(refund_defs.replay)

@@ -1,36 +1,16 @@
 """How every flow ends a run: record outcomes → Dagster metadata, dead letters and one error email.
 
-Usage, for flow authors (an asset; in an op, pass the result to ``context.add_output_metadata``)::
+Usage, for flow authors — as :mod:`.transaction_sync`'s asset does it (in an op, pass the returned
+metadata to ``context.add_output_metadata``)::
 
-    import dagster as dg
+    retry = claim_dead_letters(context, flow=sync.flow, ledger=ledger)    # dead letters due for another attempt
+    report = sync_records(sync, ns, sf, window=window, retry_ids=[entry.source_id for entry in retry])
+    metadata = report_outcomes(context, flow=sync.flow, outcomes=report.outcomes, ledger=ledger,
+                               mailer=mailer, window=window)              # one RecordOutcome per record
+    return dg.MaterializeResult(metadata=metadata)
 
-    from sfns_pipeline.flows.reporting import claim_dead_letters, flow_tags, report_outcomes
-    from sfns_pipeline.ledger.resource import LedgerResource
-    from sfns_pipeline.notify.resource import MailerResource
-    from sfns_pipeline.outcomes import Flow, RecordOutcome, System
-
-    INVOICE_SYNC = Flow("invoice_sync", source=System.NETSUITE)   # name = its settings section
-
-    @dg.asset(partitions_def=invoice_windows, pool="netsuite")
-    def salesforce_invoices(context: dg.AssetExecutionContext, netsuite: NetSuiteRestResource,
-                            salesforce: SalesforceResource, ledger: LedgerResource, mailer: MailerResource):
-        window = context.partition_time_window
-        retry = claim_dead_letters(context, flow=INVOICE_SYNC, ledger=ledger)     # due for another attempt
-        invoices = [*netsuite.invoices_modified(window), *netsuite.invoices([e.source_id for e in retry])]
-        outcomes: list[RecordOutcome] = salesforce.upsert_invoices(invoices)       # one outcome per record
-        metadata = report_outcomes(context, flow=INVOICE_SYNC, outcomes=outcomes, ledger=ledger,
-                                   mailer=mailer, window=window)
-        return dg.MaterializeResult(metadata=metadata)
-
-    # Run tags route run-failure emails to the flow's recipients:
-    invoice_sync_job = dg.define_asset_job("invoice_sync_job", [salesforce_invoices], tags=flow_tags(INVOICE_SYNC))
-
-and, once per flow, how an operator's retry re-attempts its dead letters (:mod:`.dead_letters`)::
-
-    @register_replay(INVOICE_SYNC, resource_keys=("netsuite", "salesforce"))
-    def replay_invoices(context: dg.OpExecutionContext, entries: list[DeadLetter]) -> list[RecordOutcome]:
-        invoices = context.resources.netsuite.invoices([entry.source_id for entry in entries])
-        return context.resources.salesforce.upsert_invoices(invoices)
+and tag the flow's job with ``flow_tags(flow)`` so run-failure emails reach the flow's recipients.
+How an operator's retry re-attempts a flow's dead letters (``register_replay``) is in :mod:`.dead_letters`.
 
 The ``ledger`` and ``mailer`` resources are defined once in ``definitions.py`` from the settings.
 

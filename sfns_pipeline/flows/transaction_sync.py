@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 from simple_salesforce import format_soql
 
+from sfns_pipeline.flows.failures import TRANSIENT_RETRY_POLICY, systemic_errors
 from sfns_pipeline.flows.reporting import claim_dead_letters, flow_tags, report_outcomes
 from sfns_pipeline.flows.watermark import watermark_sensor, window_partitions
 from sfns_pipeline.ledger import DeadLetter
@@ -69,6 +70,7 @@ class TransactionSync:
     fields: FieldNames
     time_zone: str  # the NetSuite account's
     minute_offset: int = 0  # windows start this many minutes past the quarter
+    retry_policy: dg.RetryPolicy = TRANSIENT_RETRY_POLICY  # for outages that outlast the clients' own retries
 
     @property
     def zone(self) -> ZoneInfo:
@@ -266,6 +268,7 @@ def build_transaction_sync(sync: TransactionSync) -> TransactionSyncDefinitions:
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool="netsuite",
+        retry_policy=sync.retry_policy,
         op_tags=flow_tags(sync.flow),
         group_name=name,
         kinds={"salesforce"},
@@ -280,13 +283,16 @@ def build_transaction_sync(sync: TransactionSync) -> TransactionSyncDefinitions:
     ) -> dg.MaterializeResult:
         """Records modified in the window (widened by the overlap for late commits), upserted into Salesforce.
 
-        The upsert is keyed by NetSuite id, so the overlap, re-runs and backfills never duplicate.
+        The upsert is keyed by NetSuite id, so the overlap, re-runs and backfills never duplicate. An outage
+        that outlasts the clients' retries fails the step, which the retry policy repeats minutes later (a
+        run that still fails is requested again by the sensor); auth and configuration errors fail at once.
         """
         window = context.partition_time_window  # a single-run backfill: the whole range
         ns, sf = netsuite.get_client(), salesforce.get_client()
         ns_before, sf_before = ns.calls, sf.usage.calls
         retry = claim_dead_letters(context, flow=sync.flow, ledger=ledger)
-        report = sync_records(sync, ns, sf, window=window, retry_ids=[entry.source_id for entry in retry])
+        with systemic_errors():
+            report = sync_records(sync, ns, sf, window=window, retry_ids=[entry.source_id for entry in retry])
         metadata = report_outcomes(
             context, flow=sync.flow, outcomes=report.outcomes, ledger=ledger, mailer=mailer, window=window
         )

@@ -10,12 +10,19 @@ would otherwise read a window before NetSuite finished writing it, and those rec
 Why a ``generation`` in the run key: Dagster never launches a run key twice (dagster-facts §1), so
 rewinding the watermark with ``SFNS_<FLOW>_REPLAY_FROM`` would silently request nothing. Each replay
 bumps the generation, which makes fresh run keys for the replayed windows.
+
+Why the sensor also looks back: the cursor moves when a window is *requested*, and a run that then
+fails (NetSuite down for longer than every retry) has used its run key for good. So each tick reads
+the flow's recent runs (one query) and requests again, under a new run key ``…:a<attempt>``, the
+windows behind the watermark whose latest run failed — after a backoff that doubles per attempt, at
+most ``failed_window_retries`` times; after that the window waits for an operator (backfill or
+re-execution in the UI).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,14 +33,22 @@ from sfns_pipeline.flows.reporting import FLOW_TAG
 from sfns_pipeline.settings import WatermarkFlowSettings
 
 WINDOW_FORMAT = "%Y-%m-%d-%H:%M"
+PARTITION_TAG = "dagster/partition"  # set by Dagster on every single-partition run
+ATTEMPT_TAG = "sfns/window_attempt"  # on runs that request a failed window again: 1, 2, ...
+RUN_HISTORY = 300  # runs read per tick to find failed windows: ~3 days of one flow at 96 windows a day
 
 
 def window_partitions(start: datetime, *, minute_offset: int = 0) -> dg.TimeWindowPartitionsDefinition:
-    """15-minute UTC windows starting at ``minute_offset`` past the quarter (0 → :00/:15/…, 7 → :07/:22/…)."""
+    """15-minute UTC windows starting at ``minute_offset`` past the quarter (0 → :00/:15/…, 7 → :07/:22/…).
+
+    ``start`` may carry a time zone (``SFNS_<FLOW>_START=2026-03-01T09:00+01:00``): it is converted to
+    UTC, never just stripped. A naive ``start`` means UTC.
+    """
     if not 0 <= minute_offset < 15:
         raise ValueError("minute_offset must be within a quarter hour (0-14)")
     cron = "*/15 * * * *" if minute_offset == 0 else f"{minute_offset}-59/15 * * * *"
-    aligned = start.replace(second=0, microsecond=0, tzinfo=None)
+    utc_start = start.astimezone(UTC) if start.tzinfo else start
+    aligned = utc_start.replace(second=0, microsecond=0, tzinfo=None)
     return dg.TimeWindowPartitionsDefinition(
         start=aligned.strftime(WINDOW_FORMAT), fmt=WINDOW_FORMAT, cron_schedule=cron, timezone="UTC"
     )
@@ -108,6 +123,61 @@ def plan_windows(
     return keys, replace(cursor, next_window=key)
 
 
+@dataclass(frozen=True)
+class WindowRetry:
+    """A window behind the watermark whose latest run failed, to be requested again."""
+
+    partition_key: str
+    attempt: int  # 1 for the first re-request
+
+
+def plan_retries(
+    partitions_def: dg.TimeWindowPartitionsDefinition,
+    runs: Iterable[dg.RunRecord],
+    *,
+    watermark: str | None,
+    now: datetime,
+    max_attempts: int,
+    delay: timedelta,
+    limit: int,
+) -> list[WindowRetry]:
+    """The failed windows to request again now, oldest first, at most ``limit``.
+
+    ``runs`` are the flow's recent runs, newest first: a window's latest run decides (a later success,
+    or a run still queued or in progress, means nothing to do). Only windows before ``watermark`` (the
+    next window to request) count; a window that failed ``max_attempts`` re-requests is left to an
+    operator. Re-request ``n`` waits ``delay`` x 2^(n-1) after the failed run ended.
+    """
+    if watermark is None or max_attempts <= 0:
+        return []
+    first_start = partitions_def.time_window_for_partition_key(partitions_def.get_first_partition_key()).start
+    watermark_start = partitions_def.time_window_for_partition_key(watermark).start
+    latest: dict[str, dg.RunRecord] = {}
+    attempts: dict[str, int] = {}  # the highest attempt of each window's runs: run keys never repeat
+    for record in runs:
+        key = record.dagster_run.tags.get(PARTITION_TAG)
+        if key is None:
+            continue
+        latest.setdefault(key, record)
+        attempts[key] = max(attempts.get(key, 0), int(record.dagster_run.tags.get(ATTEMPT_TAG, "0")))
+    due: list[tuple[datetime, WindowRetry]] = []
+    for key, record in latest.items():
+        run = record.dagster_run
+        if run.status is not dg.DagsterRunStatus.FAILURE:
+            continue
+        try:
+            start = partitions_def.time_window_for_partition_key(key).start
+        except ValueError:  # a key of another window layout (the partitions changed since)
+            continue
+        attempt = attempts[key] + 1
+        ended = datetime.fromtimestamp(record.end_time, UTC) if record.end_time else record.update_timestamp
+        if not first_start <= start < watermark_start or attempt > max_attempts:
+            continue
+        if ended + delay * 2 ** (attempt - 1) <= now:
+            due.append((start, WindowRetry(key, attempt)))
+    return [retry for _, retry in sorted(due, key=lambda item: item[0])[:limit]]
+
+
 def watermark_sensor(
     *,
     flow: str,
@@ -141,13 +211,33 @@ def watermark_sensor(
         )
         if new_cursor.generation != cursor.generation:
             context.log.warning(f"{flow}: replaying from {settings.replay_from} (generation {new_cursor.generation})")
+        generation = new_cursor.generation
         requests = [
-            dg.RunRequest(
-                partition_key=key,
-                run_key=f"{flow}:{key}:g{new_cursor.generation}",
-                tags={FLOW_TAG: flow},
-            )
+            dg.RunRequest(partition_key=key, run_key=f"{flow}:{key}:g{generation}", tags={FLOW_TAG: flow})
             for key in keys
+        ]
+        retries = plan_retries(
+            partitions_def,
+            # one query per tick, however many windows: the flow's latest runs, newest first
+            context.instance.get_run_records(dg.RunsFilter(tags={FLOW_TAG: flow}), limit=RUN_HISTORY),
+            watermark=new_cursor.next_window,
+            now=datetime.now(UTC),  # run end times are stamped by this host's clock
+            max_attempts=settings.failed_window_retries,
+            delay=timedelta(minutes=settings.failed_window_retry_minutes),
+            limit=settings.max_windows_per_tick,
+        )
+        for retry in retries:
+            context.log.warning(
+                f"{flow}: window {retry.partition_key} failed; requesting it again (attempt {retry.attempt})"
+            )
+        requests += [
+            dg.RunRequest(
+                partition_key=retry.partition_key,
+                run_key=f"{flow}:{retry.partition_key}:g{generation}:a{retry.attempt}",
+                tags={FLOW_TAG: flow, ATTEMPT_TAG: str(retry.attempt)},
+            )
+            for retry in retries
+            if retry.partition_key not in keys
         ]
         skip = None if requests else f"no closed window yet (NetSuite time {source_now:%Y-%m-%d %H:%M:%S} UTC)"
         return dg.SensorResult(run_requests=requests, cursor=new_cursor.to_json(), skip_reason=skip)

@@ -36,8 +36,7 @@ _LOCAL_DATETIME = "%Y-%m-%d %H:%M:%S"  # the same format for Python
 _CENT = Decimal("0.01")
 _SF_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 
-INVOICE_TYPES = ("CustInvc",)
-REFUND_TYPES = ("CustRfnd", "CustCred", "CashRfnd")  # customer refund, credit memo, cash refund
+INVOICE_TYPES = ("CustInvc",)  # refund types are a setting: SFNS_REFUND_SYNC_TYPES
 
 
 # -- account time ---------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The NetSuite REST client: record API writes and SuiteQL reads.
 
-- Creates go through ``PUT …/eid:<externalId>`` (upsert) wherever the flow has an external id: a
-  retried request after a timeout then updates instead of creating a duplicate.
+- Records are written with ``PUT …/eid:<externalId>`` (upsert), never a bare ``POST``: a request
+  retried after a timeout then updates instead of creating a duplicate.
 - Transient trouble (429 concurrency limit, 5xx, dropped connections) is retried with exponential
   backoff and jitter — NetSuite's advice, since the limit is shared with every other integration.
   Validation errors (4xx) are never retried: they become :class:`NetSuiteRecordError`, a per-record
@@ -70,11 +70,6 @@ class NetSuiteRestClient:
     calls: int = 0
 
     # -- record API -------------------------------------------------------------------------------
-    def create(self, record_type: str, body: dict[str, Any]) -> str:
-        """POST a new record; returns its internal id (from the ``Location`` header)."""
-        response = self._request("POST", f"record/v1/{record_type}", json=body)
-        return _id_from_location(response)
-
     def upsert(self, record_type: str, external_id: str, body: dict[str, Any], *, replace: Sequence[str] = ()) -> str:
         """Create or update the record whose ``externalId`` is ``external_id``; returns its internal id.
 
@@ -163,7 +158,7 @@ class NetSuiteRestClient:
         url = f"{self.base_url.rstrip('/')}/services/rest/{path}"
         retrying = Retrying(
             retry=retry_if_exception_type(_Transient),
-            wait=wait_exponential_jitter(initial=0.5, max=20),
+            wait=wait_exponential_jitter(multiplier=0.5, max=20),
             stop=stop_after_attempt(self.max_attempts),
             reraise=True,
         )

@@ -6,6 +6,7 @@ sharing the session's sandbox never see each other's records.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +14,7 @@ import dagster as dg
 import pytest
 
 from sfns_pipeline.flows.dead_letters import ReplayRegistry, build_replay_job
+from sfns_pipeline.flows.failures import TRANSIENT_RETRY_POLICY
 from sfns_pipeline.flows.invoices import INVOICE_SYNC, invoice_defs, invoice_sync, invoice_windows
 from sfns_pipeline.flows.transaction_sync import build_transaction_sync
 from sfns_pipeline.flows.watermark import WatermarkCursor, plan_windows
@@ -21,6 +23,8 @@ from sfns_pipeline_tests.flows.transaction_harness import Harness, check_result,
 
 INVOICES = "NetSuite_Invoice__c"
 ASSET = "salesforce_invoices"
+# The production policy's shape without its minutes of waiting.
+QUICK_RETRY = dg.RetryPolicy(max_retries=1, delay=0.1, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 
 
 def key(moment: datetime) -> str:
@@ -28,8 +32,10 @@ def key(moment: datetime) -> str:
 
 
 @pytest.fixture
-def harness(sandbox, tmp_path, monkeypatch) -> Harness:
-    return Harness.start(sandbox, tmp_path, monkeypatch)
+def harness(sandbox, tmp_path, monkeypatch) -> Iterator[Harness]:
+    harness = Harness.start(sandbox, tmp_path, monkeypatch)
+    yield harness
+    harness.close()
 
 
 def test_window_of_120_invoices_lands_once_and_a_later_payment_updates_it(harness):
@@ -38,7 +44,9 @@ def test_window_of_120_invoices_lands_once_and_a_later_payment_updates_it(harnes
     customer = harness.customer()
     billed = harness.bill(customer, 120)
 
-    first = harness.materialize(invoice_defs, key(window))
+    with harness.salesforce_requests() as requests:
+        first = harness.materialize(invoice_defs, key(window))
+        first_requests = requests()
     stats = metadata(first, ASSET)
     assert (stats["fetched"], stats["pages"], stats["created"], stats["failed"]) == (120, 3, 120, 0)
     assert stats["max_last_modified"].startswith("2026-03-02T10:0")
@@ -53,11 +61,17 @@ def test_window_of_120_invoices_lands_once_and_a_later_payment_updates_it(harnes
         assert record["Currency__c"] == "USD"
     assert check_result(first).passed
 
-    again = harness.materialize(invoice_defs, key(window))
+    with harness.salesforce_requests() as requests:
+        again = harness.materialize(invoice_defs, key(window))
+        again_requests = requests()
     stats_again = metadata(again, ASSET)
     assert (stats_again["unchanged"], stats_again["created"], stats_again["updated"]) == (120, 0, 0)
-    # Salesforce's allowance: first run = login + one SOQL + one upsert of 120; the re-run writes nothing.
-    assert (stats["salesforce_api_calls"], stats_again["salesforce_api_calls"]) == (3, 2)
+    # Salesforce's allowance, counted on the wire: 120 records are one SOQL read and one Collections upsert
+    # (plus the reconciliation check's one SOQL); the re-run reads the same and writes nothing.
+    assert first_requests == {"soql": 2, "upsert": 1}
+    assert again_requests == {"soql": 2, "upsert": 0}
+    # The run's metadata reports the asset's calls (a login only when no token was cached in this process).
+    assert stats["salesforce_api_calls"] in (2, 3) and stats_again["salesforce_api_calls"] in (1, 2)
     assert len(harness.records(INVOICES, [b.invoice_id for b in billed])) == 120  # no duplicates
 
     paid = billed[7]
@@ -159,20 +173,20 @@ def last_modified(harness, invoice_id: str) -> datetime:
     return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
-def test_a_record_committed_up_to_the_overlap_late_still_lands(harness):
-    defs = sensor_defs()
+def test_a_record_committed_after_its_window_was_read_is_caught_by_the_next_windows_overlap(harness):
     customer = harness.customer()
-    window_end = DAY + timedelta(hours=10, minutes=15)  # the window 10:00-10:15 of 2026-03-06
-    harness.at(window_end + timedelta(seconds=60))
-    early = sensor_tick(harness, defs, WatermarkCursor(next_window="2026-03-06-10:00").to_json())
-    assert early.run_requests == []  # not closed until 10:17 NetSuite time (end + overlap)
-    # An invoice stamped 10:14:30 that only becomes visible (commits) at 10:16:
-    harness.at(window_end - timedelta(seconds=30))
+    window = DAY + timedelta(hours=10)  # 10:00-10:15 of 2026-03-06
+    harness.at(window + timedelta(minutes=17, seconds=30))  # closed: past its end plus the 2-minute overlap
+    assert metadata(harness.materialize(invoice_defs, key(window)), ASSET)["fetched"] == 0
+    # An invoice stamped 10:14 by a transaction that commits only now, after 10:00-10:15 was read:
+    harness.at(window + timedelta(minutes=14))
     (late,) = harness.bill(customer, 1)
-    harness.at(window_end + timedelta(seconds=121))
-    closed = sensor_tick(harness, defs, early.cursor)
-    assert [r.partition_key for r in closed.run_requests] == ["2026-03-06-10:00"]
-    harness.materialize(defs, "2026-03-06-10:00")
+    assert window <= last_modified(harness, late.invoice_id) < window + timedelta(minutes=15)
+    assert harness.records(INVOICES, [late.invoice_id]) == {}
+
+    harness.at(window + timedelta(minutes=32, seconds=30))
+    next_window = harness.materialize(invoice_defs, key(window + timedelta(minutes=15)))  # reads from 10:13
+    assert (metadata(next_window, ASSET)["fetched"], metadata(next_window, ASSET)["created"]) == (1, 1)
     assert set(harness.records(INVOICES, [late.invoice_id])) == {late.invoice_id}
 
 
@@ -196,9 +210,13 @@ def test_dst_fall_back_hour_in_the_account_time_zone(harness):
 DAY = datetime(2026, 3, 6, tzinfo=UTC)
 
 
-def sensor_defs(**settings):
+def sensor_defs(retry_policy=TRANSIENT_RETRY_POLICY, **settings):
     return build_transaction_sync(
-        replace(invoice_sync, settings=InvoiceSyncSettings(start=datetime(2026, 3, 6, 9, 0), **settings))
+        replace(
+            invoice_sync,
+            settings=InvoiceSyncSettings(start=datetime(2026, 3, 6, 9, 0), **settings),
+            retry_policy=retry_policy,
+        )
     )
 
 
@@ -239,12 +257,73 @@ def test_sensor_replay_from_setting_rewinds_once_with_fresh_run_keys(harness):
     )
 
 
-def sensor_tick(harness, defs, cursor=None):
+def sensor_tick(harness, defs, cursor=None, instance=None):
     definitions = dg.Definitions(
         assets=[defs.source, defs.asset], asset_checks=[defs.check], sensors=[defs.sensor], resources=harness.resources
     )
-    with dg.build_sensor_context(cursor=cursor, definitions=definitions, resources=harness.resources) as context:
+    with dg.build_sensor_context(
+        cursor=cursor,
+        definitions=definitions,
+        resources=harness.resources,
+        instance=instance or dg.DagsterInstance.ephemeral(),
+    ) as context:
         return defs.sensor.evaluate_tick(context)
+
+
+# -- outages: the step retries them; a window whose run still failed is requested again ---------------------
+def step_retries(result: dg.ExecuteInProcessResult) -> int:
+    return sum(event.event_type is dg.DagsterEventType.STEP_UP_FOR_RETRY for event in result.all_events)
+
+
+def test_an_outage_longer_than_the_client_retries_is_retried_by_the_step(harness):
+    assert invoice_defs.asset.op.retry_policy == TRANSIENT_RETRY_POLICY  # what production runs with
+    window = datetime(2026, 3, 7, 10, 0, tzinfo=UTC)
+    harness.at(window + timedelta(minutes=5))
+    billed = harness.bill(harness.customer(), 2)
+    harness.reconfigure_netsuite(max_attempts=2)
+    with harness.netsuite_outage(requests=2):  # both of the client's attempts at the first page: 503
+        result = harness.materialize(
+            build_transaction_sync(replace(invoice_sync, retry_policy=QUICK_RETRY)), key(window)
+        )
+    assert result.success and step_retries(result) == 1
+    assert metadata(result, ASSET)["created"] == 2
+    assert set(harness.records(INVOICES, [b.invoice_id for b in billed])) == {b.invoice_id for b in billed}
+
+
+def test_refused_credentials_fail_the_window_at_once_without_retries(harness):
+    harness.reconfigure_netsuite(token_secret="not-the-secret")
+    defs = build_transaction_sync(replace(invoice_sync, retry_policy=QUICK_RETRY))
+    result = harness.materialize(defs, key(datetime(2026, 3, 7, 11, 0, tzinfo=UTC)), raise_on_error=False)
+    assert not result.success and step_retries(result) == 0
+    (failure,) = [event for event in result.all_events if event.event_type is dg.DagsterEventType.STEP_FAILURE]
+    assert "Authentication failed, check the credentials" in failure.step_failure_data.error.message
+
+
+def test_a_window_whose_run_failed_is_requested_again_and_lands_once_netsuite_is_back(harness):
+    defs = sensor_defs(retry_policy=QUICK_RETRY, failed_window_retry_minutes=0)
+    instance = dg.DagsterInstance.ephemeral()
+    window = DAY + timedelta(hours=12)  # 12:00-12:15 of 2026-03-06
+    harness.at(window + timedelta(minutes=5))
+    (billed,) = harness.bill(harness.customer(), 1)
+    harness.at(window + timedelta(minutes=17, seconds=30))
+    tick = sensor_tick(harness, defs, WatermarkCursor(next_window="2026-03-06-12:00").to_json(), instance)
+    (request,) = tick.run_requests
+
+    harness.reconfigure_netsuite(max_attempts=2)
+    with harness.netsuite_outage():  # longer than the client's retries and the step's
+        failed = harness.materialize(
+            defs, request.partition_key, instance=instance, tags=request.tags, raise_on_error=False
+        )
+    assert not failed.success and step_retries(failed) == 1
+    assert harness.records(INVOICES, [billed.invoice_id]) == {}
+
+    again = sensor_tick(harness, defs, tick.cursor, instance)  # the watermark has moved on; the window has not
+    (retry,) = again.run_requests
+    assert (retry.partition_key, retry.run_key) == ("2026-03-06-12:00", "invoice_sync:2026-03-06-12:00:g0:a1")
+    landed = harness.materialize(defs, retry.partition_key, instance=instance, tags=retry.tags)
+    assert metadata(landed, ASSET)["created"] == 1
+    assert set(harness.records(INVOICES, [billed.invoice_id])) == {billed.invoice_id}
+    assert sensor_tick(harness, defs, again.cursor, instance).run_requests == []  # its latest run succeeded
 
 
 def test_operator_retry_of_dead_letters_through_the_replay_job(harness):

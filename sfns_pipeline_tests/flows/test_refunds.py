@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -19,8 +20,10 @@ ASSET = "salesforce_refunds"
 
 
 @pytest.fixture
-def harness(sandbox, tmp_path, monkeypatch) -> Harness:
-    return Harness.start(sandbox, tmp_path, monkeypatch)
+def harness(sandbox, tmp_path, monkeypatch) -> Iterator[Harness]:
+    harness = Harness.start(sandbox, tmp_path, monkeypatch)
+    yield harness
+    harness.close()
 
 
 def key(moment: datetime) -> str:
@@ -90,7 +93,9 @@ def test_refund_windows_are_staggered_seven_minutes_after_invoice_windows(harnes
 
 def tick(harness, defs):
     definitions = dg.Definitions(assets=[defs.source, defs.asset], sensors=[defs.sensor], resources=harness.resources)
-    with dg.build_sensor_context(definitions=definitions, resources=harness.resources) as context:
+    with dg.build_sensor_context(
+        definitions=definitions, resources=harness.resources, instance=dg.DagsterInstance.ephemeral()
+    ) as context:
         return defs.sensor.evaluate_tick(context)
 
 

@@ -9,7 +9,8 @@ reaches both systems only over HTTPS with the sandbox's credentials.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ from sfns_pipeline.ledger.resource import LedgerResource
 from sfns_pipeline.notify.resource import MailerResource
 from sfns_pipeline.resources import build_resources
 from sfns_pipeline.salesforce.client import SalesforceClient
+from sfns_pipeline.sandbox.faults import FaultRule
 from sfns_pipeline.sandbox.runner import Sandbox
 from sfns_pipeline.sandbox_profile import sandbox_environment
 from sfns_pipeline.settings import load_settings
@@ -44,11 +46,15 @@ class Harness:
     sandbox: Sandbox
     resources: dict[str, Any]
     recipient: str
+    clock_offset: float = 0.0  # the sandbox clock's offset before this harness moved it
     _refs: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def start(cls, sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Harness:
-        """Resources built the way ``definitions.py`` builds them, from the sandbox's ``SFNS_*`` variables."""
+        """Resources built the way ``definitions.py`` builds them, from the sandbox's ``SFNS_*`` variables.
+
+        Call :meth:`close` at the end: the sandbox is the session's, and later tests need NetSuite's real time.
+        """
         for name, value in sandbox_environment(sandbox.endpoints_file).items():
             monkeypatch.setenv(name, value)
         settings = load_settings()
@@ -62,7 +68,11 @@ class Harness:
                 recipients=[recipient],
             ),
         }
-        return cls(sandbox, resources, recipient)
+        return cls(sandbox, resources, recipient, clock_offset=sandbox.clock.offset_seconds)
+
+    def close(self) -> None:
+        """Put NetSuite's clock back where this harness found it."""
+        self.sandbox.clock.set_offset(self.clock_offset)
 
     # -- clocks -------------------------------------------------------------------------------------
     def at(self, moment: datetime) -> None:
@@ -80,6 +90,41 @@ class Harness:
 
     def netsuite(self):
         return self.resources["netsuite"].process_config_and_initialize().get_client()
+
+    def reconfigure_netsuite(self, **config: Any) -> None:
+        """Swap the pipeline's NetSuite resource for a copy with other settings (fewer retries, a wrong secret)."""
+        current = self.resources["netsuite"]
+        fields = {name: getattr(current, name) for name in type(current).model_fields}  # EnvVar secrets stay EnvVar
+        self.resources["netsuite"] = type(current)(**fields | config)
+
+    # -- the wire -------------------------------------------------------------------------------------
+    @contextmanager
+    def netsuite_outage(self, requests: int | None = None) -> Iterator[None]:
+        """NetSuite answers SuiteQL with 503: the next ``requests`` calls, or every call until the block ends."""
+        self.sandbox.faults.add(FaultRule(service="netsuite", kind="503", path="/query/v1/suiteql", count=requests))
+        try:
+            yield
+        finally:
+            self.sandbox.faults.clear()  # this worker's sandbox runs one test at a time
+
+    @contextmanager
+    def salesforce_requests(self) -> Iterator[Callable[[], dict[str, int]]]:
+        """Count SOQL reads and Collections upserts as they reach the Salesforce sandbox (logins are not counted).
+
+        Zero-latency ``latency`` fault rules only count the requests they match; nothing else changes.
+        """
+        kinds = {"soql": ("GET", r"/services/data/v[\d.]+/query"), "upsert": ("PATCH", r"/composite/sobjects/")}
+        for method, path in kinds.values():
+            self.sandbox.faults.add(FaultRule(service="salesforce", kind="latency", method=method, path=path))
+
+        def counts() -> dict[str, int]:
+            hits = {(rule["method"], rule["path"]): rule["hits"] for rule in self.sandbox.faults.rules()}
+            return {name: hits[key] for name, key in kinds.items()}
+
+        try:
+            yield counts
+        finally:
+            self.sandbox.faults.clear()
 
     # -- NetSuite activity ----------------------------------------------------------------------------
     def _ref(self, record_type: str, fields: dict[str, Any]) -> str:

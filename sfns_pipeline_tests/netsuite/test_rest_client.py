@@ -1,6 +1,6 @@
 """Contract tests of the pipeline's NetSuite REST client against the sandbox account (requests + TBA / OAuth 2.0).
 
-What a flow relies on: both auth schemes, record create/update/upsert by external id, SuiteQL paging,
+What a flow relies on: both auth schemes, record upsert by external id and update, SuiteQL paging,
 retries with backoff on 429 / 5xx / dropped connections (never on validation errors), and TLS
 pinned to the configured CA whatever the environment says.
 """
@@ -52,7 +52,7 @@ def test_records_are_created_read_updated_and_upserted(sandbox, auth):
     client = client_for(sandbox, auth)
     name = unique("Net 45")
 
-    created = client.create("term", {"name": name, "daysUntilNetDue": 45})
+    created = client.upsert("term", unique("TERM"), {"name": name, "daysUntilNetDue": 45})
     client.update("term", created, {"daysUntilNetDue": 50})
     external_id = unique("TERM")
     upserted = client.upsert("term", external_id, {"name": unique("Net 90"), "daysUntilNetDue": 90})
@@ -65,7 +65,7 @@ def test_records_are_created_read_updated_and_upserted(sandbox, auth):
 
 def test_suiteql_pages_through_every_row(client):
     prefix = unique("Page")
-    ids = [client.create("term", {"name": f"{prefix} {n}"}) for n in range(5)]
+    ids = [client.upsert("term", f"{prefix}-{n}", {"name": f"{prefix} {n}"}) for n in range(5)]
     query = "SELECT id, name FROM term WHERE name LIKE ? ORDER BY id"
 
     pages = list(client.suiteql_pages(query, [f"{prefix}%"], page_size=2))
@@ -91,7 +91,7 @@ def test_an_outage_that_outlasts_the_retries_is_reported_as_unavailable(sandbox)
     client = client_for(sandbox, max_attempts=2)
     sandbox.faults.add(FaultRule(service="netsuite", kind="503", path="/record/v1/term"))
     with pytest.raises(NetSuiteUnavailable, match="after 2 attempts"):
-        client.create("term", {"name": unique("Never")})
+        client.upsert("term", unique("TERM"), {"name": unique("Never")})
 
 
 def test_validation_errors_are_per_record_and_never_retried(client):

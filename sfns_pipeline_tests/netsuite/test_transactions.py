@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -16,8 +17,10 @@ ZONE = ZoneInfo("America/Los_Angeles")  # the sandbox account's time zone
 
 
 @pytest.fixture
-def harness(sandbox, tmp_path, monkeypatch) -> Harness:
-    return Harness.start(sandbox, tmp_path, monkeypatch)
+def harness(sandbox, tmp_path, monkeypatch) -> Iterator[Harness]:
+    harness = Harness.start(sandbox, tmp_path, monkeypatch)
+    yield harness
+    harness.close()
 
 
 def read(harness: Harness, start: datetime, *, page_size: int, minutes: int = 15):
