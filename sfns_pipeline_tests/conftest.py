@@ -18,6 +18,14 @@ def sandbox(tmp_path_factory) -> Iterator[Sandbox]:
         yield running
 
 
+@pytest.fixture(scope="module")
+def module_sandbox(tmp_path_factory) -> Iterator[Sandbox]:
+    """A sandbox for one test module that moves the clock to other dates: events and tokens created at a
+    moved clock would look expired to tests sharing the session sandbox."""
+    with Sandbox(tmp_path_factory.mktemp("module-sandbox"), ports=dict(FREE_PORTS)) as running:
+        yield running
+
+
 @pytest.fixture
 def fresh_sandbox(tmp_path) -> Iterator[Sandbox]:
     """A sandbox of its own, for tests that count records, spend limits or skew clocks."""
@@ -29,7 +37,8 @@ def fresh_sandbox(tmp_path) -> Iterator[Sandbox]:
 def _clear_faults(request) -> Iterator[None]:
     """Fault rules and clock skew never leak from one test into the next."""
     yield
-    if "sandbox" in request.fixturenames:
-        running: Sandbox = request.getfixturevalue("sandbox")
-        running.faults.clear()
-        running.clock.set_offset(0)
+    for name in ("sandbox", "module_sandbox"):
+        if name in request.fixturenames:
+            running: Sandbox = request.getfixturevalue(name)
+            running.faults.clear()
+            running.clock.set_offset(0)

@@ -1,7 +1,7 @@
 """Invoice sync (flow 3a) against both sandboxes: windows land once, re-runs are free, nothing is lost.
 
 Each test places its NetSuite activity in its own past window (by moving the sandbox clock), so tests
-sharing the session's sandbox never see each other's records.
+sharing the module's sandbox never see each other's records.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ def key(moment: datetime) -> str:
 
 
 @pytest.fixture
-def harness(sandbox, tmp_path, monkeypatch) -> Iterator[Harness]:
-    harness = Harness.start(sandbox, tmp_path, monkeypatch)
+def harness(module_sandbox, tmp_path, monkeypatch) -> Iterator[Harness]:
+    harness = Harness.start(module_sandbox, tmp_path, monkeypatch)
     yield harness
     harness.close()
 

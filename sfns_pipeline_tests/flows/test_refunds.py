@@ -20,8 +20,8 @@ ASSET = "salesforce_refunds"
 
 
 @pytest.fixture
-def harness(sandbox, tmp_path, monkeypatch) -> Iterator[Harness]:
-    harness = Harness.start(sandbox, tmp_path, monkeypatch)
+def harness(module_sandbox, tmp_path, monkeypatch) -> Iterator[Harness]:
+    harness = Harness.start(module_sandbox, tmp_path, monkeypatch)
     yield harness
     harness.close()
 

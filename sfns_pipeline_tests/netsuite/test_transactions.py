@@ -17,8 +17,8 @@ ZONE = ZoneInfo("America/Los_Angeles")  # the sandbox account's time zone
 
 
 @pytest.fixture
-def harness(sandbox, tmp_path, monkeypatch) -> Iterator[Harness]:
-    harness = Harness.start(sandbox, tmp_path, monkeypatch)
+def harness(module_sandbox, tmp_path, monkeypatch) -> Iterator[Harness]:
+    harness = Harness.start(module_sandbox, tmp_path, monkeypatch)
     yield harness
     harness.close()
 
