@@ -21,21 +21,15 @@ idempotent, so a retried or re-executed run writes nothing twice.
 
 # No ``from __future__ import annotations``: Dagster reads the ops' config and resource annotations as classes.
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
-import requests
 from pydantic import BaseModel
-from simple_salesforce.exceptions import (
-    SalesforceExpiredSession,
-    SalesforceMalformedRequest,
-    SalesforceResourceNotFound,
-)
 
 from sfns_pipeline.flows.dead_letters import register_replay
+from sfns_pipeline.flows.failures import TRANSIENT_RETRY_POLICY, systemic_errors
 from sfns_pipeline.flows.platform_events import EventBatch, platform_event_sensor
 from sfns_pipeline.flows.reporting import claim_dead_letters, flow_tags, report_outcomes
 from sfns_pipeline.ledger import DeadLetter
@@ -49,12 +43,10 @@ from sfns_pipeline.mapping.customers import (
     map_account,
     parents_first,
 )
-from sfns_pipeline.netsuite.auth import NetSuiteAuthError
 from sfns_pipeline.netsuite.resource import NetSuiteRestResource
 from sfns_pipeline.netsuite.rest import NetSuiteRecordError, NetSuiteRestClient
 from sfns_pipeline.notify.resource import MailerResource
 from sfns_pipeline.outcomes import Flow, Outcome, RecordOutcome, System
-from sfns_pipeline.salesforce.auth import SalesforceAuthError
 from sfns_pipeline.salesforce.client import SalesforceClient
 from sfns_pipeline.salesforce.resource import SalesforceResource
 from sfns_pipeline.salesforce.soql import api_name, is_salesforce_id, select_by_ids
@@ -75,7 +67,6 @@ BATCH_OUT = dg.Out(io_manager_key=IN_MEMORY_IO)
 # succeeded; this job's outputs live in memory and die with the run, so its retries re-run every step.
 RETRY_STRATEGY_TAG = "dagster/retry_strategy"  # read by Dagster's run-retry daemon (ReexecutionStrategy)
 # Transient outages are retried by the step after the clients' own retries gave up (dagster-facts §4).
-RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 
 
 def _default(settings_class: type[BaseModel], name: str) -> Any:
@@ -344,28 +335,10 @@ def _failure(account: SalesforceAccount, error: Exception | str, code: str, *, r
     )
 
 
-@contextmanager
-def _systemic_errors() -> Iterator[None]:
-    """Auth and configuration errors fail the run without retries: retrying cannot fix them.
-
-    ``NetSuiteUnavailable`` / ``SalesforceUnavailable`` pass through, so the step's RetryPolicy retries.
-    """
-    try:
-        yield
-    except (NetSuiteAuthError, SalesforceAuthError, SalesforceExpiredSession) as exc:
-        raise dg.Failure(f"Authentication failed, check the credentials: {exc}", allow_retries=False) from exc
-    except requests.exceptions.SSLError as exc:
-        raise dg.Failure(f"TLS verification failed, check SFNS_CA_BUNDLE: {exc}", allow_retries=False) from exc
-    except (SalesforceMalformedRequest, SalesforceResourceNotFound) as exc:
-        raise dg.Failure(
-            f"Salesforce rejected the request; check the SFNS_FIELD_* names and the org: {exc}", allow_retries=False
-        ) from exc
-
-
 # -- Dagster: ops, job, sensor, replay ------------------------------------------------------------------
 
 
-@dg.op(retry_policy=RETRY_POLICY, tags=flow_tags(CUSTOMER_SYNC), out=BATCH_OUT)
+@dg.op(retry_policy=TRANSIENT_RETRY_POLICY, tags=flow_tags(CUSTOMER_SYNC), out=BATCH_OUT)
 def load(
     context: dg.OpExecutionContext,
     config: EventBatch,
@@ -377,7 +350,7 @@ def load(
     retry = claim_dead_letters(context, flow=CUSTOMER_SYNC, ledger=ledger)
     ids = [*(str(event.get(EVENT_ACCOUNT_ID)) for event in config.events), *(entry.source_id for entry in retry)]
     since = datetime.fromisoformat(config.catch_up_since) if config.catch_up_since else None
-    with _systemic_errors():
+    with systemic_errors():
         batch = load_accounts(salesforce.get_client(), customer_sync.names(), ids, modified_since=since)
     context.log.info(f"{len(config.events)} event(s) -> {len(batch.accounts)} Account(s) to sync")
     return batch
@@ -393,14 +366,14 @@ def transform(
     return mapped
 
 
-@dg.op(retry_policy=RETRY_POLICY, pool="netsuite", tags=flow_tags(CUSTOMER_SYNC), out=BATCH_OUT)
+@dg.op(retry_policy=TRANSIENT_RETRY_POLICY, pool="netsuite", tags=flow_tags(CUSTOMER_SYNC), out=BATCH_OUT)
 def post(batch: CustomerBatch, netsuite: NetSuiteRestResource, sync_state: SyncStateResource) -> CustomerBatch:
     """Create or update the NetSuite customers, parents first; unchanged ones are not written."""
-    with _systemic_errors():
+    with systemic_errors():
         return post_customers(netsuite.get_client(), sync_state.store(), batch)
 
 
-@dg.op(retry_policy=RETRY_POLICY, tags=flow_tags(CUSTOMER_SYNC))
+@dg.op(retry_policy=TRANSIENT_RETRY_POLICY, tags=flow_tags(CUSTOMER_SYNC))
 def writeback(
     context: dg.OpExecutionContext,
     batch: CustomerBatch,
@@ -413,7 +386,7 @@ def writeback(
 ) -> None:
     """Write NetSuite id and sync status back to the Accounts; report outcomes (metadata, ledger, one email)."""
     client = salesforce.get_client()
-    with _systemic_errors():
+    with systemic_errors():
         outcomes = write_back(client, sync_state.store(), customer_sync.names(), batch)
     metadata = report_outcomes(context, flow=CUSTOMER_SYNC, outcomes=outcomes, ledger=ledger, mailer=mailer)
     usage = client.usage
@@ -452,7 +425,7 @@ def customer_sync_sensor(settings: Settings) -> dg.SensorDefinition:
 def replay_customers(context: dg.OpExecutionContext, entries: list[DeadLetter]) -> list[RecordOutcome]:
     """Retry failed Accounts: the same load → transform → post → writeback as a run, for their ids."""
     resources = context.resources
-    with _systemic_errors():
+    with systemic_errors():
         return sync_accounts(
             resources.salesforce.get_client(),
             resources.netsuite.get_client(),
