@@ -135,8 +135,10 @@ class EventCursor:
 
 def next_generation(previous: int) -> int:
     """A generation above ``previous`` and above every earlier one, even when ``previous`` is lost (an
-    operator's cursor carries none): the current Unix time in seconds, or ``previous + 1`` if that is higher."""
-    return max(previous + 1, int(time.time()))
+    operator's cursor carries none): the current Unix time in microseconds, or ``previous + 1`` if higher."""
+    # Microseconds: two generation starts that cannot see each other (an operator pastes a bare replay id
+    # moments after the first start) must still differ.
+    return max(previous + 1, time.time_ns() // 1000)
 
 
 def event_created_at(event: ReceivedEvent) -> str | None:
