@@ -31,11 +31,12 @@ from bench._setup import (
     timed,
 )
 from sfns_pipeline.netsuite.rest import NetSuiteRestClient
+from sfns_pipeline.resources import build_resources
 from sfns_pipeline.salesforce.client import COLLECTION_LIMIT, SalesforceClient
 from sfns_pipeline.salesforce.pubsub import PubSubClient
 from sfns_pipeline.sandbox.runner import Sandbox
 from sfns_pipeline.settings import Settings
-from sfns_pipeline_tests.flows.sandbox_harness import flow_resources, load_reference_data, sandbox_settings
+from sfns_pipeline_tests.flows.sandbox_harness import load_reference_data, sandbox_settings
 
 MODULE = "bench.sandbox_wire"
 PUBLISH_BATCH = 100  # events per Publish call
@@ -64,7 +65,7 @@ class Clients:
     """The pipeline's clients for the sandbox, built from its ``SFNS_*`` settings as a deployment builds them."""
 
     def __init__(self, settings: Settings) -> None:
-        resources = flow_resources(settings)
+        resources = build_resources(settings)
         self._context = dg.build_resources({key: resources[key] for key in ("salesforce", "netsuite", "pubsub")})
         self.settings = settings
 

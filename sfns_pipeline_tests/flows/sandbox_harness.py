@@ -23,9 +23,7 @@ from simple_salesforce import Salesforce
 
 from sfns_pipeline.flows.customers import customer_sync_job, customer_sync_sensor
 from sfns_pipeline.http import make_session
-from sfns_pipeline.ledger.resource import LedgerResource
 from sfns_pipeline.netsuite.rest import NetSuiteRestClient
-from sfns_pipeline.notify.resource import MailerResource
 from sfns_pipeline.resources import build_resources
 from sfns_pipeline.sandbox.mail import read_mailbox
 from sfns_pipeline.sandbox.runner import Sandbox
@@ -150,14 +148,6 @@ def run_metadata(result: dg.ExecuteInProcessResult, step: str = "writeback") -> 
     return {key: getattr(value, "value", value) for key, value in event.step_output_data.metadata.items()}
 
 
-def flow_resources(settings: Settings) -> dict[str, Any]:
-    """Every resource of the code location, built from ``settings`` as definitions.py builds them."""
-    return build_resources(settings) | {
-        "ledger": LedgerResource.from_settings(settings),
-        "mailer": MailerResource.from_settings(settings),
-    }
-
-
 def load_reference_data(netsuite: NetSuiteRestClient) -> tuple[str, dict[str, str]]:
     """Subsidiary and payment terms in NetSuite (idempotent: keyed by externalId); their internal ids."""
     currency = netsuite.upsert("currency", "USD", {"name": "USD", "symbol": "$"})
@@ -179,7 +169,7 @@ def customer_flow(
     (except ``unmapped_terms``); ``variables`` are further ``SFNS_*`` settings."""
     recipient = f"ops-{uuid.uuid4().hex[:8]}@example.com"
     settings = sandbox_settings(sandbox, tmp_path / "state", monkeypatch, SFNS_EMAIL_RECIPIENTS=recipient)
-    with dg.build_resources({"netsuite": flow_resources(settings)["netsuite"]}) as clients:
+    with dg.build_resources({"netsuite": build_resources(settings)["netsuite"]}) as clients:
         netsuite = clients.netsuite.get_client()
         subsidiary, terms = load_reference_data(netsuite)
         mapped = {name: internal_id for name, internal_id in terms.items() if name not in unmapped_terms}
@@ -198,7 +188,7 @@ def customer_flow(
         yield CustomerFlow(
             sandbox=sandbox,
             settings=settings,
-            resources=flow_resources(settings),
+            resources=build_resources(settings),
             sales=sales_user(sandbox),
             netsuite=netsuite,
             recipient=recipient,
