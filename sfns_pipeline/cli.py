@@ -49,6 +49,7 @@ def settings() -> None:
 
 
 def main() -> None:  # pragma: no cover - console-script entry
+    """The ``sfns`` console script."""
     app()
 
 

@@ -35,6 +35,7 @@ def _resolved(resource):
 
 
 def check_salesforce(settings: Settings) -> str:
+    """One SOQL query as the integration user; reports the org and how much of today's API allowance is used."""
     client = _resolved(salesforce_resource(settings)).get_client()
     client.query("SELECT Id FROM Account LIMIT 1")
     usage = client.usage
@@ -43,6 +44,7 @@ def check_salesforce(settings: Settings) -> str:
 
 
 def check_pubsub(settings: Settings) -> str:
+    """The integration user may subscribe to every Platform Event topic the flows listen on (Pub/Sub API)."""
     sf = settings.salesforce
     if not sf.pubsub_target:
         raise RuntimeError("SFNS_SALESFORCE_PUBSUB_TARGET is not set")
@@ -64,6 +66,7 @@ def check_pubsub(settings: Settings) -> str:
 
 
 def check_netsuite(settings: Settings) -> str:
+    """NetSuite answers SuiteQL with the configured credentials; notes a clock more than a minute off this host's."""
     client = _resolved(netsuite_resource(settings)).get_client()
     server_now = client.server_time()
     skew = (server_now - datetime.now(UTC)).total_seconds()
@@ -72,11 +75,16 @@ def check_netsuite(settings: Settings) -> str:
 
 
 def check_ledger(settings: Settings) -> str:
+    """The dead-letter ledger's database answers; reports how many entries are still unresolved."""
     unresolved = len(open_ledger(settings.ledger_url).entries(statuses=UNRESOLVED))
     return f"{settings.ledger_url.split('://', 1)[0]} ledger reachable; {unresolved} unresolved dead letters"
 
 
 def check_smtp(settings: Settings) -> str:
+    """The SMTP server for error emails accepts a connection (and STARTTLS when configured); nothing is sent.
+
+    No SMTP host passes: error emails are optional, and failures still reach run metadata and the ledger.
+    """
     email = settings.email
     if not email.smtp_host:
         return "no SMTP host configured: error emails are disabled (failures stay in metadata and the ledger)"

@@ -92,22 +92,27 @@ class RecordOutcome:
 
     @property
     def failed(self) -> bool:
+        """Whether the record needs a retry, and so a dead letter."""
         return self.outcome is Outcome.FAILED
 
     @classmethod
     def created(cls, record_type: str, source_id: str, target_id: str | None = None) -> RecordOutcome:
+        """The record was new to the target and was created there."""
         return cls(record_type, source_id, Outcome.CREATED, target_id=target_id)
 
     @classmethod
     def updated(cls, record_type: str, source_id: str, target_id: str | None = None) -> RecordOutcome:
+        """The record existed in the target and was changed."""
         return cls(record_type, source_id, Outcome.UPDATED, target_id=target_id)
 
     @classmethod
     def unchanged(cls, record_type: str, source_id: str, target_id: str | None = None) -> RecordOutcome:
+        """The target already held the record as it should be: nothing was written."""
         return cls(record_type, source_id, Outcome.UNCHANGED, target_id=target_id)
 
     @classmethod
     def skipped(cls, record_type: str, source_id: str, message: str | None = None) -> RecordOutcome:
+        """The record was deliberately not synced; ``message`` says why."""
         return cls(record_type, source_id, Outcome.SKIPPED, message=message)
 
     @classmethod

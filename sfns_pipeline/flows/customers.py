@@ -411,6 +411,7 @@ def writeback(
     executor_def=dg.in_process_executor,
 )
 def customer_sync_job() -> None:
+    """Load the events' Accounts, map them, post the customers to NetSuite, write their ids back."""
     writeback(post(transform(load())))
 
 

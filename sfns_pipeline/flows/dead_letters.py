@@ -93,6 +93,7 @@ class ReplayRegistry:
 
     @property
     def resource_keys(self) -> set[str]:
+        """Every resource some handler names: the one replay op must require them all up front."""
         return {key for replay in self for key in replay.resource_keys}
 
 
@@ -176,6 +177,7 @@ def _run_error(context: dg.RunFailureSensorContext) -> str:
     description="Emails the error and a link when a run fails as a whole (auth, outage, a bug).",
 )
 def email_on_run_failure(context: dg.RunFailureSensorContext, mailer: MailerResource) -> None:
+    """Sends the flow's recipients the failed run's error (secrets redacted) and a link to the run."""
     run = context.dagster_run
     flow_name = run.tags.get(FLOW_TAG)
     redactor = Redactor.from_environment(get_settings(), mailer.password)

@@ -74,6 +74,7 @@ class TransactionSync:
 
     @property
     def zone(self) -> ZoneInfo:
+        """The NetSuite account's time zone: SuiteQL dates are local to it, not UTC."""
         return ZoneInfo(self.time_zone)
 
 
@@ -89,6 +90,7 @@ class SyncReport:
     outcomes: list[RecordOutcome] = field(default_factory=list)
 
     def add(self, transactions: Sequence[NetSuiteTransaction], outcomes: Sequence[RecordOutcome]) -> None:
+        """Count in one upserted batch: its outcomes, the newest modification seen, preview rows while there is room."""
         self.outcomes += outcomes
         for tx in transactions:
             if self.max_last_modified is None or tx.last_modified > self.max_last_modified:

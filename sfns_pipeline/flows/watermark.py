@@ -63,10 +63,12 @@ class WatermarkCursor:
     replay_applied: str | None = None  # the SFNS_<FLOW>_REPLAY_FROM value already applied
 
     def to_json(self) -> str:
+        """The cursor as the string Dagster stores between ticks."""
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
     def from_json(cls, raw: str | None) -> WatermarkCursor:
+        """The cursor from a stored string; a sensor that never ticked starts empty."""
         return cls(**json.loads(raw)) if raw else cls()
 
 

@@ -24,6 +24,7 @@ class UtcDateTime(sa.TypeDecorator):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        """Aware → naive UTC on the way in; a naive value is refused rather than guessed to be UTC."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -31,6 +32,7 @@ class UtcDateTime(sa.TypeDecorator):
         return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        """Naive UTC from the database → aware UTC."""
         return None if value is None else value.replace(tzinfo=UTC)
 
 

@@ -42,6 +42,8 @@ _CHUNK = 500  # bound IN (...) lists: SQLite allows ~32k parameters, PostgreSQL 
 
 
 class DeadLetterStatus(StrEnum):
+    """Where a dead letter is in its life (see the module docstring)."""
+
     OPEN = "open"  # waiting for its next automatic attempt
     RETRYING = "retrying"  # claimed by a run that is retrying it now
     NEEDS_ATTENTION = "needs_attention"  # out of automatic attempts, or not retryable: a person must look
@@ -93,6 +95,7 @@ class LedgerUpdate:
 
     @property
     def needs_attention(self) -> int:
+        """How many of the failed records now wait for an operator."""
         return sum(entry.status is DeadLetterStatus.NEEDS_ATTENTION for entry in self.failures.values())
 
 

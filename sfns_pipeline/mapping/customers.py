@@ -89,6 +89,7 @@ class PostalAddress(BaseModel):
 
     @property
     def is_empty(self) -> bool:
+        """No component has text once trimmed: such an address is left out of the customer's address book."""
         return not any(_clean(value) for value in self.model_dump().values())
 
 

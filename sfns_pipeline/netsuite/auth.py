@@ -44,6 +44,10 @@ class TBAAuth(OAuth1):
         self._sign_lock = threading.Lock()
 
     def __call__(self, request):
+        """Signs the request, stamped with NetSuite's time once the host clock is known to be off.
+
+        Locked because the timestamp is set on the shared oauthlib client, between setting it and signing.
+        """
         with self._sign_lock:
             self.client.timestamp = str(int(time.time() + self.clock_offset)) if self.clock_offset else None
             return super().__call__(request)
@@ -76,6 +80,7 @@ class OAuth2ClientCredentials(requests.auth.AuthBase):
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        """Adds the bearer token, renewed first when it is about to expire."""
         request.headers["Authorization"] = f"Bearer {self.access_token()}"
         return request
 

@@ -20,6 +20,7 @@ class SandboxClock:
 
     @property
     def offset_seconds(self) -> float:
+        """How far the sandbox clock is set from the host's, in seconds."""
         with self._lock:
             return self._offset.total_seconds()
 

@@ -35,6 +35,7 @@ class WireError(Exception):
     status: int = 400
 
     def to_response(self) -> Response:  # pragma: no cover - subclasses implement
+        """Render the error in the platform's wire shape."""
         raise NotImplementedError
 
 
@@ -93,6 +94,7 @@ class HttpService:
 
     # -- WSGI ---------------------------------------------------------------------------------------
     def __call__(self, environ, start_response):
+        """The WSGI entry point: dispatch, render ``WireError`` subclasses, stamp ``Date`` from the sandbox clock."""
         request = Request(environ)
         try:
             response = self._dispatch(request, environ)

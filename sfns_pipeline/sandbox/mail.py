@@ -80,6 +80,7 @@ class SmtpSink:
         self.mail_dir: Path | None = None
 
     def start(self, context: SandboxContext) -> dict[str, Any]:
+        """Start the SMTP server; returns its ``endpoints.json`` section."""
         self.mail_dir = context.data_dir / "mail"
         self.mail_dir.mkdir(parents=True, exist_ok=True)
         self._controller = _FreePortController(
@@ -97,6 +98,7 @@ class SmtpSink:
         return read_mailbox(self.mail_dir) if self.mail_dir else []
 
     def stop(self) -> None:
+        """Stop the SMTP server."""
         if self._controller is not None:
             self._controller.stop()
             self._controller = None

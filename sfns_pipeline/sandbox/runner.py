@@ -81,6 +81,7 @@ class Sandbox:
 
     @property
     def endpoints_file(self) -> Path:
+        """Where ``start`` writes the endpoints of every component."""
         return self.data_dir / "endpoints.json"
 
     def start(self) -> dict[str, Any]:

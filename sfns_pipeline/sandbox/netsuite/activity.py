@@ -26,6 +26,7 @@ class ActivityReport:
     refunded: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
+        """A log line such as ``2 fulfilled, 1 billed, 0 paid, ...``."""
         return ", ".join(f"{len(ids)} {name}" for name, ids in vars(self).items())
 
 

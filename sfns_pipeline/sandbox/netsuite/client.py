@@ -49,6 +49,7 @@ class SandboxNetSuite:
 
     @property
     def session(self) -> requests.Session:
+        """This thread's signed HTTPS session (one per thread: the seed works in parallel)."""
         if not hasattr(self._local, "session"):
             self._local.session = make_session(self._ca_cert)
             self._local.session.auth = self._auth
@@ -88,6 +89,7 @@ class SandboxNetSuite:
             raise
 
     def get(self, record_type: str, key: str) -> dict[str, Any]:
+        """One record by internal id or ``eid:<externalId>``, sublists expanded."""
         return self._request("GET", f"record/v1/{record_type}/{key}", params={"expandSubResources": "true"}).json()
 
     def suiteql(self, query: str, params: list[Any] | None = None) -> Iterator[dict[str, str]]:

@@ -47,6 +47,7 @@ class TbaToken:
 
     @classmethod
     def generate(cls) -> TbaToken:
+        """A fresh random integration record and access token."""
         # NetSuite's keys and secrets are 64 hex characters.
         return cls(*(secrets.token_hex(32) for _ in range(4)))
 
@@ -138,6 +139,7 @@ class Credentials:
         return None
 
     def known_consumer(self, consumer_key: str) -> bool:
+        """Whether ``consumer_key`` is the account's integration (compared in constant time)."""
         return secrets.compare_digest(consumer_key, self.tba.consumer_key)
 
     def timestamp_fresh(self, timestamp: int) -> bool:

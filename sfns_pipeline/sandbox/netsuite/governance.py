@@ -27,6 +27,7 @@ class Governor:
 
     @property
     def in_flight(self) -> int:
+        """Requests currently holding a slot."""
         with self._lock:
             return self._in_flight
 

@@ -38,6 +38,7 @@ class RestError(WireError):
         self.where = where  # o:errorPath, o:errorQueryParam, o:errorHeader, o:errorUrl
 
     def body(self) -> dict[str, Any]:
+        """NetSuite's error body: type, title, status and one ``o:errorDetails`` entry."""
         title, anchor = _STATUS.get(self.status, ("Bad Request", "#sec10.4.1"))
         detail: dict[str, Any] = {"detail": self.detail, "o:errorCode": self.code}
         detail |= {f"o:{key}": value for key, value in self.where.items() if value is not None}
@@ -47,14 +48,17 @@ class RestError(WireError):
         return body | {"o:errorDetails": [detail]}
 
     def to_response(self) -> Response:
+        """The body with NetSuite's error content type."""
         return Response(json.dumps(self.body()), status=self.status, content_type=ERROR_CONTENT_TYPE)
 
     @classmethod
     def invalid_login(cls) -> RestError:
+        """401 INVALID_LOGIN with NetSuite's fixed detail whatever the cause; only the log says why."""
         return cls(401, "INVALID_LOGIN", INVALID_LOGIN_DETAIL)
 
     @classmethod
     def concurrency_limit(cls) -> RestError:
+        """429 CONCURRENCY_LIMIT_EXCEEDED (top-level USER_ERROR): every concurrency slot of the account is taken."""
         return cls(
             429,
             "CONCURRENCY_LIMIT_EXCEEDED",
@@ -64,6 +68,7 @@ class RestError(WireError):
 
     @classmethod
     def invalid_parameter(cls, detail: str, parameter: str) -> RestError:
+        """400 INVALID_PARAMETER naming the offending query parameter."""
         return cls(400, "INVALID_PARAMETER", detail, errorQueryParam=parameter)
 
     @classmethod

@@ -35,6 +35,7 @@ class FieldDef:
 
     @classmethod
     def from_json(cls, name: str, spec: dict[str, Any]) -> FieldDef:
+        """A field from its entry in the account schema JSON."""
         return cls(
             name=name,
             kind=spec["kind"],
@@ -64,6 +65,7 @@ class RecordType:
 
     @property
     def is_transaction(self) -> bool:
+        """Whether the record type is a transaction (it has a type code)."""
         return self.type_code is not None
 
     def has_field(self, name: str) -> bool:
@@ -80,6 +82,7 @@ class RecordType:
 
     @property
     def created_field(self) -> str:
+        """The REST name of the creation date: ``dateCreated`` on customers, ``createdDate`` elsewhere."""
         return "dateCreated" if self.table == "customer" else "createdDate"
 
 

@@ -179,6 +179,7 @@ class NetSuiteService(HttpService):
 
     # -- governance: REST requests hold one of the account's slots while they run --------------------
     def __call__(self, environ, start_response):
+        """Run governed REST requests inside one of the account's concurrency slots; 429 when none is free."""
         if not _GOVERNED.search(environ.get("PATH_INFO", "")):
             return super().__call__(environ, start_response)
         try:
@@ -190,6 +191,7 @@ class NetSuiteService(HttpService):
             return response(environ, start_response)
 
     def render_fault(self, kind: str, request: Request) -> Response:
+        """Injected faults in NetSuite's shapes: SOAP faults on the SOAP port, 429, an HTML 503 page, else a 500."""
         if "/services/NetSuitePort_" in request.path:
             return self.soap_layer.render_fault(kind, request)
         if kind in ("429", "CONCURRENCY_LIMIT_EXCEEDED"):
@@ -203,9 +205,11 @@ class NetSuiteService(HttpService):
         return RestError(500, "UNEXPECTED_ERROR", f"An unexpected error occurred. Error ID: {kind}").to_response()
 
     def render_not_found(self, request: Request) -> Response:
+        """404 NONEXISTENT_ID, NetSuite's answer for an unknown URL."""
         return RestError(404, "NONEXISTENT_ID", f"The requested resource {request.path} does not exist.").to_response()
 
     def render_method_not_allowed(self, request: Request, allowed: list[str]) -> Response:
+        """405 INVALID_REQUEST with an ``Allow`` header."""
         detail = f"The HTTP method {request.method} is not allowed for {request.path}."
         response = RestError(405, "INVALID_REQUEST", detail).to_response()
         response.headers["Allow"] = ", ".join(allowed)
@@ -235,6 +239,7 @@ class NetSuiteService(HttpService):
 
     # -- OAuth 2.0 client credentials ---------------------------------------------------------------
     def oauth2_token(self, request: Request, account: str | None = None) -> Response:
+        """POST /services/rest/auth/oauth2/v1/token: a bearer token for client credentials with a JWT assertion."""
         token_url = self._base(request, account) + TOKEN_PATH
         try:
             token = self.credentials.issue_bearer(request.form.to_dict(), token_url)
@@ -252,6 +257,7 @@ class NetSuiteService(HttpService):
         return _checked_names(request, record, body)
 
     def record_create(self, request: Request, record_type: str, account: str | None = None) -> Response:
+        """POST /record/v1/{type}: create a record, 204 with its ``Location``."""
         self._authenticate(request, account)
         body, warning = self._write_body(request, record_type)
         if not isinstance(body, dict):
@@ -261,6 +267,7 @@ class NetSuiteService(HttpService):
         return self._written(request, account, record_type, internal_id, warning)
 
     def record_update(self, request: Request, record_type: str, key: str, account: str | None = None) -> Response:
+        """PATCH /record/v1/{type}/{id}: update a record (internal id or ``eid:``), 204 with its ``Location``."""
         self._authenticate(request, account)
         body, warning = self._write_body(request, record_type)
         with _as_rest_errors():
@@ -269,6 +276,7 @@ class NetSuiteService(HttpService):
         return self._written(request, account, record_type, internal_id, warning)
 
     def record_upsert(self, request: Request, record_type: str, key: str, account: str | None = None) -> Response:
+        """PUT /record/v1/{type}/eid:{externalId}: create or update by external id, 204 with its ``Location``."""
         self._authenticate(request, account)
         if not key.startswith("eid:"):
             raise RestError(400, "INVALID_REQUEST", "PUT is allowed only with an external ID (eid:<externalId>).")
@@ -298,6 +306,7 @@ class NetSuiteService(HttpService):
         return self._written(request, account, self.backend.record_type(target).name, new_id)
 
     def record_get(self, request: Request, record_type: str, key: str, account: str | None = None) -> Response:
+        """GET /record/v1/{type}/{id}: one record with links; sublist lines only with ``expandSubResources=true``."""
         self._authenticate(request, account)
         with _as_rest_errors():
             record = self.backend.record_type(record_type)
@@ -326,6 +335,7 @@ class NetSuiteService(HttpService):
     def record_sublist(
         self, request: Request, record_type: str, key: str, sublist: str, account: str | None = None
     ) -> Response:
+        """GET /record/v1/{type}/{id}/{sublist}: the sublist's lines as a collection."""
         self._authenticate(request, account)
         with _as_rest_errors():
             internal_id = self.backend.resolve(record_type, key)
@@ -338,6 +348,7 @@ class NetSuiteService(HttpService):
         return Response(json.dumps(payload), content_type=_COLLECTION)
 
     def record_list(self, request: Request, record_type: str, account: str | None = None) -> Response:
+        """GET /record/v1/{type}?q=: one page of the matching records' ids, with NetSuite's paging links."""
         self._authenticate(request, account)
         limit, offset = _paging(request)
         with _as_rest_errors():
@@ -377,6 +388,7 @@ class NetSuiteService(HttpService):
 
     # -- SuiteQL ------------------------------------------------------------------------------------
     def suiteql(self, request: Request, account: str | None = None) -> Response:
+        """POST /query/v1/suiteql: one page of a SuiteQL query; ``Prefer: transient`` is required, as in NetSuite."""
         self._authenticate(request, account)
         if "transient" not in request.headers.get("Prefer", "").lower():
             raise RestError(
@@ -409,6 +421,7 @@ class NetSuiteService(HttpService):
         return json_response(payload)
 
     def governance_limits(self, request: Request, account: str | None = None) -> Response:
+        """GET /system/v1/governanceLimits: the account's concurrency limit, all of it unallocated."""
         self._authenticate(request, account)
         limit = self.governor.limit
         return json_response({"accountConcurrencyLimit": limit, "accountUnallocatedConcurrencyLimit": limit})

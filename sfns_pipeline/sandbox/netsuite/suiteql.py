@@ -88,6 +88,7 @@ class QueryPage:
 
     @property
     def has_more(self) -> bool:
+        """Whether rows remain after this page within NetSuite's result cap."""
         return self.offset + len(self.items) < min(self.total, MAX_RESULTS)
 
 

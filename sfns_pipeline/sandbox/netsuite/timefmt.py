@@ -69,6 +69,7 @@ class AccountTime:
 
     @property
     def zone(self) -> ZoneInfo:
+        """The account's time zone."""
         return ZoneInfo(self.time_zone)
 
     # -- storage ------------------------------------------------------------------------------------
@@ -144,6 +145,7 @@ class AccountTime:
         return self.store_date(parsed.astimezone(self.zone).date())
 
     def rest_date(self, stored: str) -> str:
+        """A stored instant as the REST API's date: the account-local ``YYYY-MM-DD``."""
         return self.local_date(stored).isoformat()
 
     # -- SuiteQL ------------------------------------------------------------------------------------

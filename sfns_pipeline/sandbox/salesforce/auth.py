@@ -41,6 +41,8 @@ class ConnectedApp:
 
 @dataclass(frozen=True)
 class Session:
+    """An authenticated access token: who it acts as and which connected app issued it."""
+
     token: str
     actor: Actor
     app: str
@@ -237,6 +239,7 @@ class ApiUsage:
 
     @property
     def used(self) -> int:
+        """API requests counted today (by the sandbox clock)."""
         return self.backend.store.usage(self._today())
 
     def header(self) -> str:

@@ -33,7 +33,8 @@ STANDARD_PRICE_BOOK = "Standard Price Book"
 class EventPublisher(Protocol):
     """What the backend needs from the event bus (``eventbus.EventBus`` satisfies it)."""
 
-    def publish(self, topic: str, payload: dict) -> Any: ...
+    def publish(self, topic: str, payload: dict) -> Any:
+        """Append an event to ``topic``; returns the stored event (its UUID and replay id)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class RecordResult:
 
     @property
     def success(self) -> bool:
+        """Whether the record was written."""
         return self.error is None
 
 
@@ -173,6 +175,7 @@ class SalesforceBackend:
         self._commit(batch, run_triggers=False)
 
     def actor(self, user_id: str) -> Actor | None:
+        """The actor with this user id, or None."""
         return next((a for a in self.actors.values() if a.user_id == user_id), None)
 
     # -- ids and counters -------------------------------------------------------------------------
@@ -678,6 +681,7 @@ class SalesforceBackend:
 
     # -- reading ----------------------------------------------------------------------------------
     def record_url(self, sobject: str, record_id: str, version: str | None = None) -> str:
+        """The REST URL of a record (default API version unless given)."""
         return f"/services/data/v{version or self.org.default_api_version}/sobjects/{sobject}/{record_id}"
 
     def value(self, obj: ObjectDef, record: dict[str, Any], fdef: FieldDef) -> Any:

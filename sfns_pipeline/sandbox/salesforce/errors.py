@@ -40,10 +40,13 @@ class SalesforceError(WireError):
         return {"statusCode": self.error_code, "message": self.message, "fields": self.fields}
 
     def to_response(self) -> Response:
+        """The REST API's error body: a JSON list holding one error."""
         return json_response([self.body()], self.status)
 
 
 class InvalidSession(SalesforceError):
+    """401 INVALID_SESSION_ID: a missing, unknown or expired session."""
+
     status = 401
     error_code = "INVALID_SESSION_ID"
 
@@ -52,6 +55,8 @@ class InvalidSession(SalesforceError):
 
 
 class RequestLimitExceeded(SalesforceError):
+    """403 REQUEST_LIMIT_EXCEEDED: the org's daily API allowance is spent."""
+
     status = 403
     error_code = "REQUEST_LIMIT_EXCEEDED"
 
@@ -60,6 +65,8 @@ class RequestLimitExceeded(SalesforceError):
 
 
 class NotFound(SalesforceError):
+    """404 NOT_FOUND: an unknown record, API version or resource."""
+
     status = 404
     error_code = "NOT_FOUND"
 
@@ -68,6 +75,8 @@ class NotFound(SalesforceError):
 
 
 class EntityIsDeleted(SalesforceError):
+    """404 ENTITY_IS_DELETED: the record is in the recycle bin."""
+
     status = 404
     error_code = "ENTITY_IS_DELETED"
 
@@ -76,6 +85,8 @@ class EntityIsDeleted(SalesforceError):
 
 
 class ServerUnavailable(SalesforceError):
+    """503 SERVER_UNAVAILABLE: a transient outage the client is expected to retry."""
+
     status = 503
     error_code = "SERVER_UNAVAILABLE"
 
@@ -84,6 +95,8 @@ class ServerUnavailable(SalesforceError):
 
 
 class UnableToLockRow(SalesforceError):
+    """400 UNABLE_TO_LOCK_ROW: another transaction holds the records; retryable."""
+
     error_code = "UNABLE_TO_LOCK_ROW"
 
     def __init__(self, record_ids: list[str] | None = None) -> None:
@@ -93,10 +106,14 @@ class UnableToLockRow(SalesforceError):
 
 
 class InvalidField(SalesforceError):
+    """400 INVALID_FIELD: a field the object lacks or that cannot be used that way."""
+
     error_code = "INVALID_FIELD"
 
 
 class InvalidType(SalesforceError):
+    """400 INVALID_TYPE: a SOQL query on an sObject the org lacks."""
+
     error_code = "INVALID_TYPE"
 
 
@@ -111,10 +128,14 @@ class NotAnObject(SalesforceError):
 
 
 class MalformedQuery(SalesforceError):
+    """400 MALFORMED_QUERY: SOQL that does not parse."""
+
     error_code = "MALFORMED_QUERY"
 
 
 class InvalidQueryLocator(SalesforceError):
+    """400 INVALID_QUERY_LOCATOR: a queryMore locator that is unknown or expired."""
+
     error_code = "INVALID_QUERY_LOCATOR"
 
     def __init__(self) -> None:
@@ -122,18 +143,26 @@ class InvalidQueryLocator(SalesforceError):
 
 
 class JsonParserError(SalesforceError):
+    """400 JSON_PARSER_ERROR: a request body that is not the JSON the endpoint expects."""
+
     error_code = "JSON_PARSER_ERROR"
 
 
 class MalformedId(SalesforceError):
+    """400 MALFORMED_ID: a record id of the wrong shape or key prefix."""
+
     error_code = "MALFORMED_ID"
 
 
 class InvalidCrossReferenceKey(SalesforceError):
+    """400 INVALID_CROSS_REFERENCE_KEY: a reference to a record that does not exist."""
+
     error_code = "INVALID_CROSS_REFERENCE_KEY"
 
 
 class RequiredFieldMissing(SalesforceError):
+    """400 REQUIRED_FIELD_MISSING: a create without a required field."""
+
     error_code = "REQUIRED_FIELD_MISSING"
 
     def __init__(self, fields: list[str]) -> None:
@@ -141,6 +170,8 @@ class RequiredFieldMissing(SalesforceError):
 
 
 class RestrictedPicklist(SalesforceError):
+    """400 INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST: a value outside a restricted picklist."""
+
     error_code = "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
 
     def __init__(self, field: str, value: Any) -> None:
@@ -148,6 +179,8 @@ class RestrictedPicklist(SalesforceError):
 
 
 class StringTooLong(SalesforceError):
+    """400 STRING_TOO_LONG: a text value longer than the field allows."""
+
     error_code = "STRING_TOO_LONG"
 
     def __init__(self, field: str, value: str, length: int) -> None:
@@ -156,6 +189,8 @@ class StringTooLong(SalesforceError):
 
 
 class DuplicateValue(SalesforceError):
+    """400 DUPLICATE_VALUE: a value already held by another record in a unique field."""
+
     error_code = "DUPLICATE_VALUE"
 
     def __init__(self, field: str, record_id: str) -> None:
@@ -163,10 +198,14 @@ class DuplicateValue(SalesforceError):
 
 
 class DuplicateExternalId(SalesforceError):
+    """400 DUPLICATE_EXTERNAL_ID: an external id that matches more than one record."""
+
     error_code = "DUPLICATE_EXTERNAL_ID"
 
 
 class ReadOnlyField(SalesforceError):
+    """400 INVALID_FIELD_FOR_INSERT_UPDATE: a write to a read-only field."""
+
     error_code = "INVALID_FIELD_FOR_INSERT_UPDATE"
 
     def __init__(self, fields: list[str]) -> None:
@@ -178,6 +217,8 @@ class ReadOnlyField(SalesforceError):
 
 
 class FieldIntegrity(SalesforceError):
+    """400 FIELD_INTEGRITY_EXCEPTION: a value that breaks a cross-record rule (e.g. an order's price book)."""
+
     error_code = "FIELD_INTEGRITY_EXCEPTION"
 
 
@@ -202,6 +243,7 @@ class MultipleMatches(WireError):
         self.urls = urls
 
     def to_response(self) -> Response:
+        """300 Multiple Choices with a JSON list of the matching records' URLs."""
         return json_response(self.urls, 300)
 
 
@@ -215,4 +257,5 @@ class OAuthError(WireError):
         self.status = status
 
     def to_response(self) -> Response:
+        """The OAuth 2.0 error body with its status."""
         return json_response({"error": self.error, "error_description": self.description}, self.status)

@@ -95,6 +95,8 @@ class EventBusError(Exception):
 
 
 class TopicNotFound(EventBusError):
+    """NOT_FOUND ``topic.not.found``: a topic the org does not have."""
+
     status = "NOT_FOUND"
     error_code = ERROR_CODE_PREFIX + "topic.not.found"
 
@@ -106,6 +108,8 @@ class TopicNotFound(EventBusError):
 
 
 class SchemaNotFound(EventBusError):
+    """NOT_FOUND ``schema.validation.failed``: an unknown schema id."""
+
     status = "NOT_FOUND"
     error_code = ERROR_CODE_PREFIX + "schema.validation.failed"
 

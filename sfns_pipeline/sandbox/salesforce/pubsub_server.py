@@ -46,6 +46,8 @@ MAX_EVENT_BYTES = 1_000_000
 
 
 class AuthHeadersInvalid(EventBusError):
+    """UNAUTHENTICATED ``service.auth.headers.invalid``: accesstoken, instanceurl or tenantid metadata missing."""
+
     status = "UNAUTHENTICATED"
     error_code = ERROR_CODE_PREFIX + "service.auth.headers.invalid"
 
@@ -54,6 +56,8 @@ class AuthHeadersInvalid(EventBusError):
 
 
 class AuthFailed(EventBusError):
+    """UNAUTHENTICATED ``service.auth.error``: credentials that do not name a live session of this org."""
+
     status = "UNAUTHENTICATED"
     error_code = ERROR_CODE_PREFIX + "service.auth.error"
 
@@ -64,6 +68,8 @@ class AuthFailed(EventBusError):
 
 
 class RequestedEventsInvalid(EventBusError):
+    """INVALID_ARGUMENT ``subscription.fetch.requested.events.invalid``: a FetchRequest asking for no events."""
+
     status = "INVALID_ARGUMENT"
     error_code = ERROR_CODE_PREFIX + "subscription.fetch.requested.events.invalid"
 
@@ -72,6 +78,8 @@ class RequestedEventsInvalid(EventBusError):
 
 
 class TopicMismatch(EventBusError):
+    """INVALID_ARGUMENT ``subscription.fetch.topic.mismatch``: a stream's later request names another topic."""
+
     status = "INVALID_ARGUMENT"
     error_code = ERROR_CODE_PREFIX + "subscription.fetch.topic.mismatch"
 
@@ -80,6 +88,8 @@ class TopicMismatch(EventBusError):
 
 
 class PublishEventCountInvalid(EventBusError):
+    """INVALID_ARGUMENT ``publish.event.count.invalid``: a publish request without events."""
+
     status = "INVALID_ARGUMENT"
     error_code = ERROR_CODE_PREFIX + "publish.event.count.invalid"
 
@@ -217,6 +227,7 @@ class PubSubServer(pb_grpc.PubSubServicer):
     # -- unary RPCs ---------------------------------------------------------------------------------
     @_rpc
     def GetTopic(self, request: pb.TopicRequest, context, rpc_id: str) -> pb.TopicInfo:
+        """GetTopic: the topic's schema id and publish/subscribe permissions."""
         topic = self._topic(request.topic_name)
         return pb.TopicInfo(
             topic_name=request.topic_name,
@@ -229,12 +240,14 @@ class PubSubServer(pb_grpc.PubSubServicer):
 
     @_rpc
     def GetSchema(self, request: pb.SchemaRequest, context, rpc_id: str) -> pb.SchemaInfo:
+        """GetSchema: the Avro schema JSON for a schema id."""
         return pb.SchemaInfo(
             schema_json=self.bus.schema_json(request.schema_id), schema_id=request.schema_id, rpc_id=rpc_id
         )
 
     @_rpc
     def Publish(self, request: pb.PublishRequest, context, rpc_id: str) -> pb.PublishResponse:
+        """Publish: one result per event in request order, each with its replay id or error."""
         return self._publish(request, rpc_id)
 
     def _publish(self, request: pb.PublishRequest, rpc_id: str) -> pb.PublishResponse:
@@ -260,6 +273,7 @@ class PubSubServer(pb_grpc.PubSubServicer):
     # -- streaming RPCs -----------------------------------------------------------------------------
     @_rpc
     def PublishStream(self, request_iterator, context, rpc_id: str) -> Iterator[pb.PublishResponse]:
+        """PublishStream: one PublishResponse per request, all on the topic of the first."""
         first_topic = None
         for request in request_iterator:
             first_topic = first_topic or request.topic_name
@@ -269,6 +283,7 @@ class PubSubServer(pb_grpc.PubSubServicer):
 
     @_rpc
     def Subscribe(self, request_iterator, context, rpc_id: str) -> Iterator[pb.FetchResponse]:
+        """Subscribe: events after the replay preset, as many as the client requests, with keep-alives."""
         try:
             first = next(request_iterator)
         except (StopIteration, grpc.RpcError):  # the client left before asking for anything

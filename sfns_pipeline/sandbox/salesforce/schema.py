@@ -59,6 +59,7 @@ class FieldDef:
 
     @property
     def writable_on_insert(self) -> bool:
+        """Whether a create may set the field (createable and not computed)."""
         return self.createable and not self.computed
 
     @property
@@ -221,13 +222,16 @@ class Org:
         return self.objects.get(name.lower())
 
     def by_prefix(self, key_prefix: str) -> ObjectDef | None:
+        """The sObject whose ids start with ``key_prefix``, or None."""
         return next((o for o in self.objects.values() if o.key_prefix == key_prefix), None)
 
     @property
     def platform_events(self) -> list[ObjectDef]:
+        """The org's platform events (``__e`` objects)."""
         return [o for o in self.objects.values() if o.is_event]
 
     def triggers_for(self, object_name: str, operation: str) -> list[Trigger]:
+        """The triggers that fire on ``operation`` ("insert", "update" or "delete") of ``object_name``."""
         return [t for t in self.triggers if t.object == object_name and operation in t.on]
 
 

@@ -142,6 +142,7 @@ class SalesforceService(HttpService):
 
     # -- discovery ----------------------------------------------------------------------------------
     def versions(self, request: Request) -> Response:
+        """GET /services/data: the API versions the org serves; unauthenticated, as in Salesforce."""
         return json_response(
             [
                 {"label": label, "url": f"/services/data/v{version}", "version": version}
@@ -150,12 +151,14 @@ class SalesforceService(HttpService):
         )
 
     def resources(self, request: Request, version: str) -> Response:
+        """GET /services/data/v{version}: the version's resource directory."""
         self._session(request, version)
         base = f"/services/data/v{version}"
         names = ("sobjects", "query", "queryAll", "limits", "composite")
         return json_response({name: f"{base}/{name}" for name in names})
 
     def limits(self, request: Request, version: str) -> Response:
+        """GET /limits: org limits; DailyApiRequests reflects the metered usage, the others are fixed."""
         self._session(request, version)
         used = self.usage.used
         return json_response(
@@ -168,26 +171,31 @@ class SalesforceService(HttpService):
         )
 
     def describe_global(self, request: Request, version: str) -> Response:
+        """GET /sobjects: Describe Global, a summary of every sObject in the org."""
         self._session(request, version)
         objects = [obj.summary(version) for obj in self.backend.org.objects.values()]
         return json_response({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": objects})
 
     def sobject_info(self, request: Request, version: str, sobject: str) -> Response:
+        """GET /sobjects/{sobject}: the sObject's summary (no recent items)."""
         self._session(request, version)
         obj = self.backend.sobject(sobject)
         return json_response({"objectDescribe": obj.summary(version), "recentItems": []})
 
     def sobject_describe(self, request: Request, version: str, sobject: str) -> Response:
+        """GET /sobjects/{sobject}/describe: the full describe of one sObject."""
         self._session(request, version)
         return json_response(self.backend.sobject(sobject).describe(version))
 
     def sobject_updated(self, request: Request, version: str, sobject: str) -> Response:
+        """GET /sobjects/{sobject}/updated: ids of records changed between ``start`` and ``end``."""
         self._session(request, version)
         start, end = _window(request)
         changes = self.backend.changes(sobject, start, end, deleted=False)
         return json_response({"ids": [r["Id"] for r in changes], "latestDateCovered": format_datetime(end)})
 
     def sobject_deleted(self, request: Request, version: str, sobject: str) -> Response:
+        """GET /sobjects/{sobject}/deleted: records deleted between ``start`` and ``end``."""
         self._session(request, version)
         start, end = _window(request)
         changes = self.backend.changes(sobject, start, end, deleted=True)
@@ -201,6 +209,7 @@ class SalesforceService(HttpService):
 
     # -- records ------------------------------------------------------------------------------------
     def sobject_create(self, request: Request, version: str, sobject: str) -> Response:
+        """POST /sobjects/{sobject}: create a record, or publish a platform event (OPERATION_ENQUEUED with its UUID)."""
         session = self._session(request, version)
         obj = self.backend.sobject(sobject)
         if obj.is_event:
@@ -211,28 +220,33 @@ class SalesforceService(HttpService):
         return json_response({"id": record_id, "success": True, "errors": []}, 201)
 
     def record_get(self, request: Request, version: str, sobject: str, record_id: str) -> Response:
+        """GET /sobjects/{sobject}/{id}: one record, all fields or only ``fields``."""
         self._session(request, version)
         obj = self.backend.sobject(sobject)
         fields = _field_list(request.args.get("fields", ""))
         return json_response(self._render(obj, self.backend.get(obj.name, record_id), version, fields))
 
     def record_update(self, request: Request, version: str, sobject: str, record_id: str) -> Response:
+        """PATCH /sobjects/{sobject}/{id}: update one record, 204 No Content."""
         session = self._session(request, version)
         self.backend.update(sobject, record_id, self._json(request), session.actor)
         return Response(status=204)
 
     def record_delete(self, request: Request, version: str, sobject: str, record_id: str) -> Response:
+        """DELETE /sobjects/{sobject}/{id}: delete one record, 204 No Content."""
         session = self._session(request, version)
         self.backend.delete(sobject, record_id, session.actor)
         return Response(status=204)
 
     def record_get_by_external_id(self, request: Request, version: str, sobject: str, field: str, value: str):
+        """GET /sobjects/{sobject}/{field}/{value}: the record with that external id (300 when several match)."""
         self._session(request, version)
         obj = self.backend.sobject(sobject)
         record = self.backend.get_by_external_id(obj.name, field, value)
         return json_response(self._render(obj, record, version, _field_list(request.args.get("fields", ""))))
 
     def record_upsert(self, request: Request, version: str, sobject: str, field: str, value: str) -> Response:
+        """PATCH /sobjects/{sobject}/{field}/{value}: upsert by external id, 201 when created, 200 when updated."""
         session = self._session(request, version)
         record_id, created = self.backend.upsert(sobject, field, value, self._json(request), session.actor)
         # Every served version is >= 46.0, where an update answers 200 with ``created`` (older ones: 204).
@@ -252,9 +266,11 @@ class SalesforceService(HttpService):
 
     # -- SOQL ---------------------------------------------------------------------------------------
     def query(self, request: Request, version: str) -> Response:
+        """GET /query?q=: a SOQL query, paged by the ``Sforce-Query-Options`` batch size."""
         return self._run_query(request, version, include_deleted=False)
 
     def query_all(self, request: Request, version: str) -> Response:
+        """GET /queryAll?q=: a SOQL query that also sees deleted records."""
         return self._run_query(request, version, include_deleted=True)
 
     def _run_query(self, request: Request, version: str, include_deleted: bool) -> Response:
@@ -271,6 +287,7 @@ class SalesforceService(HttpService):
         return json_response(self._page(version, locator, records, 0, batch))
 
     def query_more(self, request: Request, version: str, locator: str) -> Response:
+        """GET /query/{locator} (and /queryAll/{locator}): the next page of an open query cursor."""
         self._session(request, version)
         cursor, _, position = locator.rpartition("-")
         with self._cursor_lock:
@@ -299,12 +316,15 @@ class SalesforceService(HttpService):
 
     # -- sObject Collections ------------------------------------------------------------------------
     def collection_create(self, request: Request, version: str) -> Response:
+        """POST /composite/sobjects: Collections create, one result per record in request order."""
         return self._collection(request, version, "create")
 
     def collection_update(self, request: Request, version: str) -> Response:
+        """PATCH /composite/sobjects: Collections update, one result per record in request order."""
         return self._collection(request, version, "update")
 
     def collection_upsert(self, request: Request, version: str, sobject: str, field: str) -> Response:
+        """PATCH /composite/sobjects/{sobject}/{field}: Collections upsert, one result per record in request order."""
         return self._collection(request, version, "upsert", sobject=sobject, external_id=field)
 
     def _collection(self, request: Request, version: str, operation: str, **target: str) -> Response:
@@ -343,6 +363,7 @@ class SalesforceService(HttpService):
         return json_response(found)
 
     def collection_delete(self, request: Request, version: str) -> Response:
+        """DELETE /composite/sobjects?ids=: Collections delete, one result per id in request order."""
         session = self._session(request, version)
         ids = [i for i in request.args.get("ids", "").split(",") if i]
         all_or_none = request.args.get("allOrNone", "false").lower() == "true"

@@ -97,6 +97,7 @@ class FieldPath:
 
     @property
     def text(self) -> str:
+        """The path as written in SOQL, e.g. ``Account.Name``."""
         return ".".join(self.parts)
 
 
@@ -111,6 +112,8 @@ class Literal:
 
 @dataclass(frozen=True)
 class Comparison:
+    """``field op value`` with a comparison operator such as ``=``, ``!=`` or ``<=``."""
+
     field: FieldPath
     op: str
     value: Literal
@@ -118,6 +121,8 @@ class Comparison:
 
 @dataclass(frozen=True)
 class InList:
+    """``field IN (...)`` or, when ``negated``, ``field NOT IN (...)``."""
+
     field: FieldPath
     values: tuple[Literal, ...]
     negated: bool = False
@@ -125,23 +130,31 @@ class InList:
 
 @dataclass(frozen=True)
 class Like:
+    """``field LIKE pattern`` (``%`` and ``_`` wildcards, case-insensitive)."""
+
     field: FieldPath
     pattern: Literal
 
 
 @dataclass(frozen=True)
 class BoolOp:
+    """Conditions joined by ``AND`` or ``OR``."""
+
     op: str  # "and" | "or"
     items: tuple[Any, ...]
 
 
 @dataclass(frozen=True)
 class Negation:
+    """``NOT condition``."""
+
     item: Any
 
 
 @dataclass(frozen=True)
 class OrderItem:
+    """One ``ORDER BY`` term."""
+
     field: FieldPath
     descending: bool = False
     nulls_last: bool | None = None  # None: Salesforce's default (nulls first ascending, last descending)
@@ -171,6 +184,8 @@ class Query:
 
 @dataclass(frozen=True)
 class SubQuery:
+    """A child-relationship subquery in the select list, e.g. ``(SELECT Id FROM Contacts)``."""
+
     query: Query
 
 

@@ -45,6 +45,7 @@ class OrgStore:
         _metadata.create_all(self.engine)
 
     def close(self) -> None:
+        """Release the SQLite connections."""
         self.engine.dispose()
 
     # -- records ----------------------------------------------------------------------------------
@@ -65,10 +66,12 @@ class OrgStore:
 
     # -- org meta (ids, secrets, sequences) -------------------------------------------------------
     def meta(self) -> dict[str, str]:
+        """The org's persisted ids, secrets and sequences."""
         with self.engine.connect() as conn:
             return {row.key: row.value for row in conn.execute(select(org_meta))}
 
     def put_meta(self, values: dict[str, str]) -> None:
+        """Store org meta values, overwriting existing keys."""
         with self.engine.begin() as conn:
             self._put_meta(conn, values)
 
@@ -81,6 +84,7 @@ class OrgStore:
 
     # -- sessions ---------------------------------------------------------------------------------
     def add_session(self, token: str, user_id: str, app: str, expires_at: datetime) -> None:
+        """Persist an issued access token so it survives a sandbox restart."""
         with self.engine.begin() as conn:
             conn.execute(
                 sessions.insert().values(token=token, user_id=user_id, app=app, expires_at=expires_at.timestamp())
@@ -93,15 +97,18 @@ class OrgStore:
         return (row.user_id, row.app, row.expires_at) if row else None
 
     def purge_sessions(self, before: datetime) -> None:
+        """Forget sessions that expired before ``before``."""
         with self.engine.begin() as conn:
             conn.execute(delete(sessions).where(sessions.c.expires_at < before.timestamp()))
 
     # -- API usage --------------------------------------------------------------------------------
     def usage(self, day: str) -> int:
+        """API requests counted on ``day`` (ISO date)."""
         with self.engine.connect() as conn:
             return conn.execute(select(api_usage.c.used).where(api_usage.c.day == day)).scalar() or 0
 
     def set_usage(self, day: str, used: int) -> None:
+        """Record the API request count of ``day``."""
         with self.engine.begin() as conn:
             stmt = insert(api_usage).values(day=day, used=used)
             conn.execute(stmt.on_conflict_do_update(index_elements=["day"], set_={"used": used}))

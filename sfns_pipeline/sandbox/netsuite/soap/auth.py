@@ -40,11 +40,14 @@ class Credentials(Protocol):
 
     account_id: str
 
-    def tba_secrets(self, consumer_key: str, token_id: str) -> tuple[str, str] | None: ...
+    def tba_secrets(self, consumer_key: str, token_id: str) -> tuple[str, str] | None:
+        """``(consumer_secret, token_secret)`` for a known consumer key and token, else None."""
 
-    def use_nonce(self, consumer_key: str, token_id: str, nonce: str, timestamp: int) -> bool: ...
+    def use_nonce(self, consumer_key: str, token_id: str, nonce: str, timestamp: int) -> bool:
+        """Record a nonce; False if it was used before or the timestamp is stale."""
 
-    def bearer_valid(self, access_token: str) -> bool: ...
+    def bearer_valid(self, access_token: str) -> bool:
+        """Whether an OAuth 2.0 access token was issued here and has not expired."""
 
 
 class LoginRefused(Exception):

@@ -42,6 +42,7 @@ def new_envelope(ns: Namespaces, *, header_children: tuple[etree._Element, ...] 
 
 
 def body_of(envelope: etree._Element) -> etree._Element:
+    """The envelope's ``soapenv:Body`` element."""
     return envelope.find(f"{{{SOAP_ENV_NS}}}Body")
 
 
@@ -82,6 +83,7 @@ class SoapFault(WireError):
         return envelope
 
     def to_response(self) -> Response:
+        """The fault envelope with the fault's HTTP status."""
         return soap_response(self.envelope(), self.status)
 
 

@@ -70,10 +70,12 @@ class Field:
 
     @property
     def rest_key(self) -> str:
+        """The key written to the backend."""
         return self.rest or self.name
 
     @property
     def source_key(self) -> str:
+        """The key read back from the backend."""
         return self.source or self.rest_key
 
 
@@ -339,6 +341,7 @@ def soap_datetime(value: str) -> str:
 
 
 def xsd_double(value: Any) -> str:
+    """A number as an ``xsd:double`` literal, e.g. ``3.0`` rather than ``3``."""
     number = float(value)
     return str(int(number)) + ".0" if number.is_integer() else repr(number)
 

@@ -56,30 +56,37 @@ class Namespaces:
 
     @property
     def platform(self) -> str:
+        """``urn:platform_<version>.webservices.netsuite.com``."""
         return f"urn:platform_{self.version}.webservices.netsuite.com"
 
     @property
     def messages(self) -> str:
+        """The ``platform.messages`` namespace."""
         return self._urn("messages", "platform")
 
     @property
     def core(self) -> str:
+        """The ``platform.core`` namespace."""
         return self._urn("core", "platform")
 
     @property
     def common(self) -> str:
+        """The ``platform.common`` namespace."""
         return self._urn("common", "platform")
 
     @property
     def faults(self) -> str:
+        """The ``platform.faults`` namespace."""
         return self._urn("faults", "platform")
 
     @property
     def sales(self) -> str:
+        """The ``transactions.sales`` namespace."""
         return self._urn("sales", "transactions")
 
     @property
     def relationships(self) -> str:
+        """The ``lists.relationships`` namespace."""
         return self._urn("relationships", "lists")
 
     def prefixes(self) -> dict[str, str]:
