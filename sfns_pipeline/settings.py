@@ -129,6 +129,25 @@ class FieldNames(BaseSettings):
     invoice_object: str = "NetSuite_Invoice__c"
     refund_object: str = "NetSuite_Refund__c"
     record_netsuite_id: str = "NetSuite_Id__c"
+    # Account fields the customer sync maps to NetSuite
+    account_payment_terms: str = "Payment_Terms__c"
+    account_credit_limit: str = "Credit_Limit__c"
+    account_tax_id: str = "Tax_Id__c"
+    account_duns: str = "DUNS_Number__c"
+    account_shipping_carrier: str = "Shipping_Carrier__c"
+    event_account_id: str = "Account_Id__c"  # the AccountsEvent__e field naming the changed Account
+    # fields of both NetSuite_Invoice__c and NetSuite_Refund__c; lookups as the field (…__c), read via …__r
+    record_account: str = "Account__c"
+    record_order: str = "Order__c"
+    record_status: str = "Status__c"
+    record_currency: str = "Currency__c"
+    record_total: str = "Total__c"
+    record_amount_remaining: str = "Amount_Remaining__c"
+    record_last_modified: str = "NetSuite_Last_Modified__c"
+    invoice_date: str = "Invoice_Date__c"
+    invoice_due_date: str = "Due_Date__c"
+    refund_type: str = "Refund_Type__c"
+    refund_date: str = "Refund_Date__c"
     ns_customer_sf_id: str = "custentity_sf_account_id"
     ns_order_sf_id: str = "custbody_sf_order_id"
     ns_line_sf_id: str = "custcol_sf_order_item_id"
@@ -140,6 +159,14 @@ class FieldNames(BaseSettings):
             if not value.replace("_", "").isalnum():
                 raise ValueError(f"{name}: {value!r} is not a valid field API name")
         return self
+
+    @field_validator("record_account", "record_order")
+    @classmethod
+    def _custom_lookup(cls, value: str) -> str:
+        # Linked and read through the lookup's relationship name, which for a custom field is …__r.
+        if not value.endswith("__c"):
+            raise ValueError(f"{value!r} is not a custom lookup field (…__c)")
+        return value
 
 
 def _csv_list(value: object) -> object:

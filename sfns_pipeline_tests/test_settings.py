@@ -33,6 +33,7 @@ def test_defaults_describe_the_expected_org():
         ("SFNS_NETSUITE_VERSION", "2023.2", "SFNS_NETSUITE_VERSION: String should match pattern"),
         ("SFNS_TARGET", "prod", "SFNS_TARGET: Input should be 'sandbox' or 'production'"),
         ("SFNS_FIELD_ACCOUNT_NETSUITE_ID", "Bad Name; DROP", "not a valid field API name"),
+        ("SFNS_FIELD_RECORD_ORDER", "Order__r", "SFNS_FIELD_RECORD_ORDER: .*not a custom lookup field"),
         ("SFNS_NETSUITE_ACCOUNT_ID", "12 34", "SFNS_NETSUITE_ACCOUNT_ID"),
         ("SFNS_CUSTOMER_SYNC_PAYMENT_TERMS", "Net 30=2", "SFNS_CUSTOMER_SYNC_PAYMENT_TERMS: not valid JSON"),
         ("SFNS_SALESFORCE_TOKEN_URL", "http://acme.my.salesforce.com", "SFNS_SALESFORCE_TOKEN_URL: .*https://"),
@@ -43,6 +44,14 @@ def test_bad_setting_names_the_variable(monkeypatch, variable, value, message):
     monkeypatch.setenv(variable, value)
     with pytest.raises(SettingsError, match=message):
         load_settings()
+
+
+def test_field_names_are_read_from_the_environment(monkeypatch):
+    monkeypatch.setenv("SFNS_FIELD_RECORD_TOTAL", "Gross_Amount__c")
+    monkeypatch.setenv("SFNS_FIELD_ACCOUNT_DUNS", "DnB_Number__c")
+    fields = load_settings().fields
+    assert (fields.record_total, fields.account_duns) == ("Gross_Amount__c", "DnB_Number__c")
+    assert fields.record_status == "Status__c"  # the rest keep their DESIGN.md §5 defaults
 
 
 def test_production_without_credentials_lists_what_is_missing(monkeypatch):

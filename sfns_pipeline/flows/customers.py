@@ -55,7 +55,6 @@ from sfns_pipeline.sync_state import SyncedRecord, SyncStateResource, SyncStateS
 
 CUSTOMER_SYNC = Flow("customer_sync", source=System.SALESFORCE)
 ACCOUNT = "Account"
-EVENT_ACCOUNT_ID = "Account_Id__c"  # the AccountsEvent__e field naming the changed Account
 MAX_PARENT_DEPTH = 10  # hierarchy levels pulled in to create never-synced parents first
 IDS_PER_QUERY = 300  # 18-character ids: keeps one SOQL statement far below its 100,000-character limit
 SYNC_ERROR_MAX = 32_000  # NetSuite_Sync_Error__c is a long text area
@@ -87,6 +86,12 @@ class CustomerSyncResource(dg.ConfigurableResource):
     sync_status: str = _default(FieldNames, "sync_status")
     sync_error: str = _default(FieldNames, "sync_error")
     last_synced: str = _default(FieldNames, "last_synced")
+    account_payment_terms: str = _default(FieldNames, "account_payment_terms")
+    account_credit_limit: str = _default(FieldNames, "account_credit_limit")
+    account_tax_id: str = _default(FieldNames, "account_tax_id")
+    account_duns: str = _default(FieldNames, "account_duns")
+    account_shipping_carrier: str = _default(FieldNames, "account_shipping_carrier")
+    event_account_id: str = _default(FieldNames, "event_account_id")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "CustomerSyncResource":
@@ -103,6 +108,12 @@ class CustomerSyncResource(dg.ConfigurableResource):
             sync_status=fields.sync_status,
             sync_error=fields.sync_error,
             last_synced=fields.last_synced,
+            account_payment_terms=fields.account_payment_terms,
+            account_credit_limit=fields.account_credit_limit,
+            account_tax_id=fields.account_tax_id,
+            account_duns=fields.account_duns,
+            account_shipping_carrier=fields.account_shipping_carrier,
+            event_account_id=fields.event_account_id,
         )
 
     def rules(self) -> CustomerMappingRules:
@@ -123,6 +134,11 @@ class CustomerSyncResource(dg.ConfigurableResource):
             sync_status=self.sync_status,
             sync_error=self.sync_error,
             last_synced=self.last_synced,
+            payment_terms=self.account_payment_terms,
+            credit_limit=self.account_credit_limit,
+            tax_id=self.account_tax_id,
+            duns=self.account_duns,
+            shipping_carrier=self.account_shipping_carrier,
         )
 
 
@@ -348,7 +364,10 @@ def load(
 ) -> CustomerBatch:
     """Re-read the Accounts named by the events (and dead letters due for a retry) in one SOQL query."""
     retry = claim_dead_letters(context, flow=CUSTOMER_SYNC, ledger=ledger)
-    ids = [*(str(event.get(EVENT_ACCOUNT_ID)) for event in config.events), *(entry.source_id for entry in retry)]
+    ids = [
+        *(str(event.get(customer_sync.event_account_id)) for event in config.events),
+        *(entry.source_id for entry in retry),
+    ]
     since = datetime.fromisoformat(config.catch_up_since) if config.catch_up_since else None
     with systemic_errors():
         batch = load_accounts(salesforce.get_client(), customer_sync.names(), ids, modified_since=since)

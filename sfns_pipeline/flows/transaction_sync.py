@@ -375,8 +375,9 @@ def reconcile_window(
     for start in range(0, len(ids), COLLECTION_LIMIT):
         actual |= writer.current({i: expected[i] for i in ids[start : start + COLLECTION_LIMIT]})
     drifted = sorted([*unreadable, *(i for i in ids if differs(expected[i], actual.get(i)))], key=int)
-    ns_total = sum(record["Total__c"] or 0 for record in expected.values())
-    sf_total = sum(record.get("Total__c") or 0 for record in actual.values())
+    total = sync.fields.record_total
+    ns_total = sum(record[total] or 0 for record in expected.values())
+    sf_total = sum(record.get(total) or 0 for record in actual.values())
     return dg.AssetCheckResult(
         passed=not drifted,
         severity=dg.AssetCheckSeverity.WARN,

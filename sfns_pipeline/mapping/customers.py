@@ -31,6 +31,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sfns_pipeline.settings import FieldNames
+
 # Bump when the mapping changes what is sent: every Account's fingerprint changes, so the next event
 # for each one re-syncs it instead of being reported unchanged.
 MAPPING_VERSION = 1
@@ -46,17 +48,32 @@ ADDRESS_PARTS = ("Street", "City", "State", "PostalCode", "Country")
 
 @dataclass(frozen=True)
 class AccountFieldNames:
-    """The Account fields the customer sync reads and writes back (API names; defaults are DESIGN.md §5)."""
+    """The Account fields the customer sync reads and writes back (API names, from ``SFNS_FIELD_*``)."""
 
-    netsuite_id: str = "NetSuite_Customer_Id__c"
-    sync_status: str = "NetSuite_Sync_Status__c"
-    sync_error: str = "NetSuite_Sync_Error__c"
-    last_synced: str = "NetSuite_Last_Synced__c"
-    payment_terms: str = "Payment_Terms__c"
-    credit_limit: str = "Credit_Limit__c"
-    tax_id: str = "Tax_Id__c"
-    duns: str = "DUNS_Number__c"
-    shipping_carrier: str = "Shipping_Carrier__c"
+    netsuite_id: str
+    sync_status: str
+    sync_error: str
+    last_synced: str
+    payment_terms: str
+    credit_limit: str
+    tax_id: str
+    duns: str
+    shipping_carrier: str
+
+    @classmethod
+    def from_settings(cls, fields: FieldNames) -> AccountFieldNames:
+        """The Account's names as the settings give them (their defaults are DESIGN.md §5)."""
+        return cls(
+            netsuite_id=fields.account_netsuite_id,
+            sync_status=fields.sync_status,
+            sync_error=fields.sync_error,
+            last_synced=fields.last_synced,
+            payment_terms=fields.account_payment_terms,
+            credit_limit=fields.account_credit_limit,
+            tax_id=fields.account_tax_id,
+            duns=fields.account_duns,
+            shipping_carrier=fields.account_shipping_carrier,
+        )
 
     def soql_fields(self) -> list[str]:
         """Every column one SOQL query must select to map an Account (incl. the parent's NetSuite id)."""

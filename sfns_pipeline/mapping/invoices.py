@@ -150,31 +150,35 @@ def _salesforce_datetime(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-def _parents(tx: NetSuiteTransaction, fields: FieldNames) -> dict[str, Any]:
-    """Account and Order by their NetSuite ids (external-id references); an absent parent clears the lookup."""
-    account = {"Account__r": {fields.account_netsuite_id: tx.customer_id}} if tx.customer_id else {"Account__c": None}
-    order = {"Order__r": {fields.order_netsuite_id: tx.order_id}} if tx.order_id else {"Order__c": None}
-    return account | order
+def _relationship(lookup: str) -> str:
+    """The relationship name of a custom lookup field: ``Account__c`` is read and linked as ``Account__r``."""
+    return lookup.removesuffix("__c") + "__r"
+
+
+def _parent(lookup: str, key: str, netsuite_id: str | None) -> dict[str, Any]:
+    """A parent by its NetSuite id (an external-id reference); an absent parent clears the lookup."""
+    return {_relationship(lookup): {key: netsuite_id}} if netsuite_id else {lookup: None}
 
 
 def _common(tx: NetSuiteTransaction, fields: FieldNames) -> dict[str, Any]:
     return {
         fields.record_netsuite_id: tx.id,
         "Name": tx.tran_id or f"{tx.type} {tx.id}",
-        **_parents(tx, fields),
-        "Status__c": tx.status,
-        "Currency__c": tx.currency,
-        "NetSuite_Last_Modified__c": _salesforce_datetime(tx.last_modified),
+        **_parent(fields.record_account, fields.account_netsuite_id, tx.customer_id),
+        **_parent(fields.record_order, fields.order_netsuite_id, tx.order_id),
+        fields.record_status: tx.status,
+        fields.record_currency: tx.currency,
+        fields.record_last_modified: _salesforce_datetime(tx.last_modified),
     }
 
 
 def invoice_to_salesforce(tx: NetSuiteTransaction, fields: FieldNames) -> dict[str, Any]:
     """The ``NetSuite_Invoice__c`` record for an invoice (upserted by ``fields.record_netsuite_id``)."""
     return _common(tx, fields) | {
-        "Invoice_Date__c": tx.tran_date.isoformat() if tx.tran_date else None,
-        "Due_Date__c": tx.due_date.isoformat() if tx.due_date else None,
-        "Total__c": float(tx.total),
-        "Amount_Remaining__c": float(tx.amount_remaining) if tx.amount_remaining is not None else None,
+        fields.invoice_date: tx.tran_date.isoformat() if tx.tran_date else None,
+        fields.invoice_due_date: tx.due_date.isoformat() if tx.due_date else None,
+        fields.record_total: float(tx.total),
+        fields.record_amount_remaining: float(tx.amount_remaining) if tx.amount_remaining is not None else None,
     }
 
 
@@ -184,10 +188,10 @@ def refund_to_salesforce(tx: NetSuiteTransaction, fields: FieldNames) -> dict[st
     Amounts are stored positive: NetSuite may sign credits negative, a refund of 40 is 40 to a sales rep.
     """
     return _common(tx, fields) | {
-        "Refund_Type__c": tx.type,
-        "Refund_Date__c": tx.tran_date.isoformat() if tx.tran_date else None,
-        "Total__c": float(abs(tx.total)),
-        "Amount_Remaining__c": float(abs(tx.amount_remaining)) if tx.amount_remaining is not None else None,
+        fields.refund_type: tx.type,
+        fields.refund_date: tx.tran_date.isoformat() if tx.tran_date else None,
+        fields.record_total: float(abs(tx.total)),
+        fields.record_amount_remaining: float(abs(tx.amount_remaining)) if tx.amount_remaining is not None else None,
     }
 
 

@@ -13,9 +13,9 @@ from sfns_pipeline.mapping.customers import (
     map_account,
     parents_first,
 )
-from sfns_pipeline.settings import CustomerSyncSettings
+from sfns_pipeline.settings import CustomerSyncSettings, FieldNames
 
-NAMES = AccountFieldNames()
+NAMES = AccountFieldNames.from_settings(FieldNames())
 RULES = CustomerMappingRules(
     subsidiary_id="1",
     payment_terms={"Net 30": "2", "Due on receipt": "4"},
@@ -227,12 +227,30 @@ def test_every_bad_field_is_reported_at_once():
     assert "'Net 90' has no NetSuite term (known: Due on receipt, Net 30)" in str(raised.value)
 
 
-def test_configured_field_names_are_read():
-    names = AccountFieldNames(netsuite_id="NS_Id__c", payment_terms="Terms__c")
-    record = {"Id": ACCOUNT_ID, "Name": "X", "NS_Id__c": "12", "Terms__c": "Net 30", "Parent": None}
-    parsed = SalesforceAccount.from_record(record, names)
-    assert (parsed.netsuite_id, parsed.payment_terms, parsed.parent_netsuite_id) == ("12", "Net 30", None)
-    assert {"NS_Id__c", "Parent.NS_Id__c", "Terms__c", "BillingCountry"} <= set(names.soql_fields())
+@pytest.mark.parametrize(
+    ("setting", "api_name", "attribute", "value"),
+    [
+        ("account_netsuite_id", "NS_Id__c", "netsuite_id", "12"),
+        ("account_payment_terms", "Terms__c", "payment_terms", "Net 30"),
+        ("account_credit_limit", "Limit__c", "credit_limit", Decimal("2500.00")),
+        ("account_tax_id", "VAT_Number__c", "tax_id", "DE123456789"),
+        ("account_duns", "DnB_Number__c", "duns", "123456789"),
+        ("account_shipping_carrier", "Carrier__c", "shipping_carrier", "UPS"),
+    ],
+)
+def test_configured_field_names_are_selected_and_read(setting, api_name, attribute, value):
+    names = AccountFieldNames.from_settings(FieldNames(**{setting: api_name}))
+    default = FieldNames.model_fields[setting].default
+    assert api_name in names.soql_fields() and default not in names.soql_fields()
+    record = {"Id": ACCOUNT_ID, "Name": "X", api_name: value, default: "stale", "Parent": None}
+    assert getattr(SalesforceAccount.from_record(record, names), attribute) == value
+
+
+def test_the_parent_is_read_through_the_configured_netsuite_id():
+    names = AccountFieldNames.from_settings(FieldNames(account_netsuite_id="NS_Id__c"))
+    record = {"Id": ACCOUNT_ID, "Name": "X", "ParentId": PARENT_ID, "Parent": {"NS_Id__c": "7"}}
+    assert SalesforceAccount.from_record(record, names).parent_netsuite_id == "7"
+    assert "Parent.NS_Id__c" in names.soql_fields()
 
 
 def test_a_parent_must_be_resolved_before_writing_a_child():

@@ -145,11 +145,40 @@ def test_salesforce_records(row, to_salesforce, expected):
     assert to_salesforce(parse_transaction(row, LOS_ANGELES), FIELDS) == expected
 
 
-def test_field_names_come_from_settings():
-    fields = FieldNames(record_netsuite_id="NS_Key__c", account_netsuite_id="NS_Cust__c", order_netsuite_id="NS_SO__c")
-    record = invoice_to_salesforce(parse_transaction(INVOICE_ROW, LOS_ANGELES), fields)
-    assert record["NS_Key__c"] == "3"
-    assert record["Account__r"] == {"NS_Cust__c": "41"} and record["Order__r"] == {"NS_SO__c": "1"}
+@pytest.mark.parametrize(
+    ("setting", "api_name", "row", "to_salesforce", "written", "selected"),
+    [
+        ("record_netsuite_id", "NS_Key__c", INVOICE_ROW, invoice_to_salesforce, {"NS_Key__c": "3"}, "NS_Key__c"),
+        ("record_status", "Stage__c", INVOICE_ROW, invoice_to_salesforce, {"Stage__c": "Open"}, "Stage__c"),
+        ("record_currency", "Ccy__c", INVOICE_ROW, invoice_to_salesforce, {"Ccy__c": "USD"}, "Ccy__c"),
+        ("record_total", "Gross__c", INVOICE_ROW, invoice_to_salesforce, {"Gross__c": 30.0}, "Gross__c"),
+        ("record_total", "Gross__c", CREDIT_MEMO_ROW, refund_to_salesforce, {"Gross__c": 15.0}, "Gross__c"),
+        ("record_amount_remaining", "Open__c", INVOICE_ROW, invoice_to_salesforce, {"Open__c": 12.5}, "Open__c"),
+        ("record_last_modified", "NS_Changed__c", INVOICE_ROW, invoice_to_salesforce,
+         {"NS_Changed__c": "2026-11-01T08:30:05.000Z"}, "NS_Changed__c"),
+        ("invoice_date", "Billed_On__c", INVOICE_ROW, invoice_to_salesforce, {"Billed_On__c": "2026-11-01"},
+         "Billed_On__c"),
+        ("invoice_due_date", "Due__c", INVOICE_ROW, invoice_to_salesforce, {"Due__c": "2026-12-01"}, "Due__c"),
+        ("refund_type", "Kind__c", REFUND_ROW, refund_to_salesforce, {"Kind__c": "CustRfnd"}, "Kind__c"),
+        ("refund_date", "Paid_On__c", REFUND_ROW, refund_to_salesforce, {"Paid_On__c": "2026-12-03"}, "Paid_On__c"),
+        ("record_account", "Customer__c", INVOICE_ROW, invoice_to_salesforce,
+         {"Customer__r": {"NetSuite_Customer_Id__c": "41"}}, "Customer__r.NetSuite_Customer_Id__c"),
+        ("record_order", "Sales_Order__c", INVOICE_ROW, invoice_to_salesforce,
+         {"Sales_Order__r": {"NetSuite_Order_Id__c": "1"}}, "Sales_Order__r.NetSuite_Order_Id__c"),
+        ("record_order", "Sales_Order__c", REFUND_ROW, refund_to_salesforce, {"Sales_Order__c": None},
+         "Sales_Order__c"),
+        ("account_netsuite_id", "NS_Cust__c", INVOICE_ROW, invoice_to_salesforce,
+         {"Account__r": {"NS_Cust__c": "41"}}, "Account__r.NS_Cust__c"),
+        ("order_netsuite_id", "NS_SO__c", INVOICE_ROW, invoice_to_salesforce, {"Order__r": {"NS_SO__c": "1"}},
+         "Order__r.NS_SO__c"),
+    ],
+)  # fmt: skip
+def test_renamed_fields_are_written_and_read_back(setting, api_name, row, to_salesforce, written, selected):
+    record = to_salesforce(parse_transaction(row, LOS_ANGELES), FieldNames(**{setting: api_name}))
+    assert written.items() <= record.items()
+    default = FieldNames.model_fields[setting].default
+    columns = salesforce_fields(record)
+    assert selected in columns and not any(default in column.split(".") for column in columns)
 
 
 def soql_copy(record: dict) -> dict:
