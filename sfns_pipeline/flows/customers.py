@@ -81,40 +81,25 @@ class CustomerSyncResource(dg.ConfigurableResource):
     shipping_carriers: dict[str, str] = {}
     countries: dict[str, str] = {}
     duns_field: str = _default(CustomerSyncSettings, "duns_field")
-    ns_customer_sf_id: str = _default(FieldNames, "ns_customer_sf_id")
-    account_netsuite_id: str = _default(FieldNames, "account_netsuite_id")
-    sync_status: str = _default(FieldNames, "sync_status")
-    sync_error: str = _default(FieldNames, "sync_error")
-    last_synced: str = _default(FieldNames, "last_synced")
-    account_payment_terms: str = _default(FieldNames, "account_payment_terms")
-    account_credit_limit: str = _default(FieldNames, "account_credit_limit")
-    account_tax_id: str = _default(FieldNames, "account_tax_id")
-    account_duns: str = _default(FieldNames, "account_duns")
-    account_shipping_carrier: str = _default(FieldNames, "account_shipping_carrier")
-    event_account_id: str = _default(FieldNames, "event_account_id")
+    field_names: dict[str, str] = {}  # SFNS_FIELD_* values (validated at start-up); missing ones take the defaults
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "CustomerSyncResource":
         """The flow's configuration as the settings describe it."""
-        sync, fields = settings.customer_sync, settings.fields
+        sync = settings.customer_sync
         return cls(
             subsidiary_id=sync.subsidiary_id,
             payment_terms=sync.payment_terms,
             shipping_carriers=sync.shipping_carriers,
             countries=sync.countries,
             duns_field=sync.duns_field,
-            ns_customer_sf_id=fields.ns_customer_sf_id,
-            account_netsuite_id=fields.account_netsuite_id,
-            sync_status=fields.sync_status,
-            sync_error=fields.sync_error,
-            last_synced=fields.last_synced,
-            account_payment_terms=fields.account_payment_terms,
-            account_credit_limit=fields.account_credit_limit,
-            account_tax_id=fields.account_tax_id,
-            account_duns=fields.account_duns,
-            account_shipping_carrier=fields.account_shipping_carrier,
-            event_account_id=fields.event_account_id,
+            field_names=settings.fields.model_dump(),
         )
+
+    @property
+    def fields(self) -> FieldNames:
+        """The field names, without re-reading the environment (they were validated with the settings)."""
+        return FieldNames.model_construct(**self.field_names)
 
     def rules(self) -> CustomerMappingRules:
         """The mapping's lookup tables."""
@@ -124,22 +109,12 @@ class CustomerSyncResource(dg.ConfigurableResource):
             shipping_carriers=self.shipping_carriers,
             countries=self.countries,
             duns_field=api_name(self.duns_field),
-            sf_account_id_field=api_name(self.ns_customer_sf_id),
+            sf_account_id_field=api_name(self.fields.ns_customer_sf_id),
         )
 
     def names(self) -> AccountFieldNames:
         """The Account fields read and written back."""
-        return AccountFieldNames(
-            netsuite_id=self.account_netsuite_id,
-            sync_status=self.sync_status,
-            sync_error=self.sync_error,
-            last_synced=self.last_synced,
-            payment_terms=self.account_payment_terms,
-            credit_limit=self.account_credit_limit,
-            tax_id=self.account_tax_id,
-            duns=self.account_duns,
-            shipping_carrier=self.account_shipping_carrier,
-        )
+        return AccountFieldNames.from_settings(self.fields)
 
 
 # -- the steps, free of Dagster so the dead-letter replay runs exactly the same code --------------------
@@ -365,7 +340,7 @@ def load(
     """Re-read the Accounts named by the events (and dead letters due for a retry) in one SOQL query."""
     retry = claim_dead_letters(context, flow=CUSTOMER_SYNC, ledger=ledger)
     ids = [
-        *(str(event.get(customer_sync.event_account_id)) for event in config.events),
+        *(str(event.get(customer_sync.fields.event_account_id)) for event in config.events),
         *(entry.source_id for entry in retry),
     ]
     since = datetime.fromisoformat(config.catch_up_since) if config.catch_up_since else None
