@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from simple_salesforce import Salesforce
 
 from sfns_pipeline.sandbox.netsuite.activity import NetSuiteActivity
-from sfns_pipeline.sandbox.salesforce.seed import _sales_client
+from sfns_pipeline.sandbox.salesforce.seed import sales_user_client
 
 
 @dataclass
@@ -44,7 +44,7 @@ class Simulator:
 
     def __init__(self, endpoints: dict, seed: int = 7) -> None:
         self.rng = random.Random(seed)
-        self.salesforce = _sales_client(endpoints)
+        self.salesforce = sales_user_client(endpoints)
         self.netsuite = NetSuiteActivity(endpoints, rng=self.rng)
 
     def step(self, *, batch: int = 3) -> str:

@@ -22,11 +22,11 @@ import pytest
 from simple_salesforce import Salesforce
 
 from sfns_pipeline.flows.customers import customer_sync_job, customer_sync_sensor
-from sfns_pipeline.http import make_session
 from sfns_pipeline.netsuite.rest import NetSuiteRestClient
 from sfns_pipeline.resources import build_resources
 from sfns_pipeline.sandbox.mail import read_mailbox
 from sfns_pipeline.sandbox.runner import Sandbox
+from sfns_pipeline.sandbox.salesforce.seed import sales_user_client
 from sfns_pipeline.sandbox_profile import sandbox_environment
 from sfns_pipeline.settings import Settings, load_settings
 
@@ -35,19 +35,7 @@ TERMS = ("Net 15", "Net 30", "Net 60", "Due on receipt")
 
 def sales_user(sandbox: Sandbox) -> Salesforce:
     """simple-salesforce logged in as the sandbox org's sales user (OAuth password grant)."""
-    endpoints = sandbox.endpoints["salesforce"]
-    session = make_session(sandbox.endpoints["ca_cert"])
-    credentials = endpoints["sales_user"]
-    form = {
-        "grant_type": "password",
-        **{k: credentials[k] for k in ("username", "password", "client_id", "client_secret")},
-    }
-    response = session.post(endpoints["token_url"], data=form, timeout=30)
-    response.raise_for_status()
-    token = response.json()
-    return Salesforce(
-        instance_url=token["instance_url"], session_id=token["access_token"], session=session, version="62.0"
-    )
+    return sales_user_client(sandbox.endpoints)
 
 
 def sandbox_settings(sandbox: Sandbox, state_dir: Path, monkeypatch: pytest.MonkeyPatch, **variables: str) -> Settings:

@@ -38,7 +38,7 @@ def seed_salesforce(endpoints: dict, seed: int, progress: Progress | None = None
     ``endpoints`` is the content of ``endpoints.json``; ``progress(stage, done, total)`` is called as each
     batch lands. Seeding an org that already holds this seed's accounts adds nothing. Returns counts.
     """
-    sf = _sales_client(endpoints)
+    sf = sales_user_client(endpoints)
     marker = _account_number(seed, 1)
     existing = sf.query(format_soql("SELECT COUNT() FROM Account WHERE AccountNumber = {}", marker))["totalSize"]
     if existing:
@@ -73,7 +73,8 @@ def seed_salesforce(endpoints: dict, seed: int, progress: Progress | None = None
     }
 
 
-def _sales_client(endpoints: dict) -> Salesforce:
+def sales_user_client(endpoints: dict) -> Salesforce:
+    """simple-salesforce logged in as the org's sales user (password grant): its changes fire the triggers."""
     section = endpoints["salesforce"]
     user = section["sales_user"]
     session = make_session(endpoints["ca_cert"])
